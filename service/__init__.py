@@ -1,0 +1,54 @@
+"""KTP-El coverage service: the application factory."""
+import logging
+import secrets
+
+from flask import Flask, g, request
+
+from .config import Settings
+from .db import make_pool
+from .errors import register_error_handlers
+from .web import ServiceJSONProvider
+
+__all__ = ["create_app"]
+
+
+def create_app(settings=None):
+    """Build the app from settings (default: the environment). DATABASE_URL must be resolved by then."""
+    settings = settings or Settings.from_environ()
+    if not settings.database_url:
+        raise RuntimeError("create_app needs a database_url; the CLI starts the embedded server when none is set")
+
+    app = Flask(__name__)
+    app.json = ServiceJSONProvider(app)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.url_map.strict_slashes = False
+
+    write_pool = make_pool(settings, settings.database_url)
+    read_pool = make_pool(settings, settings.database_read_url) if settings.database_read_url else write_pool
+    app.extensions["ktpel_pools"] = {"write": write_pool, "read": read_pool}
+
+    register_error_handlers(app)
+
+    @app.before_request
+    def assign_request_id():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else secrets.token_hex(12)
+
+    @app.after_request
+    def echo_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    from .audit.routes import blueprint as audit_blueprint
+    from .contract import blueprint as contract_blueprint
+    from .health.routes import blueprint as health_blueprint
+    from .regions.routes import blueprint as regions_blueprint
+    from .targets.routes import blueprint as targets_blueprint
+
+    for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint):
+        app.register_blueprint(blueprint)
+
+    logging.getLogger("service").setLevel(settings.log_level.upper())
+    return app

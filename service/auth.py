@@ -1,0 +1,119 @@
+"""API keys: tokens, roles and scopes."""
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import current_app, g, request
+
+from . import db
+from .errors import Forbidden, Unauthorized
+from .keys import queries
+
+ROLES = ("reader", "submitter", "admin")
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+TOKEN_PREFIX = "ktpel"  # noqa: S105 - a label, not a secret
+_TOKEN = re.compile(r"^ktpel_([a-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})$")
+_SCOPE = re.compile(r"^\d{2}(\.\d{2})?$")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    name: str
+    role: str
+    scopes: tuple = ()
+
+    def may(self, role):
+        return _RANK[self.role] >= _RANK[role]
+
+    def covers(self, regency_code):
+        """Whether this key may write for the regency: admins anywhere, submitters in scope."""
+        if self.role == "admin":
+            return True
+        return self.role == "submitter" and (regency_code in self.scopes or regency_code[:2] in self.scopes)
+
+
+def hash_secret(secret):
+    # The secret is 256 random bits, so a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def valid_scope(code):
+    return bool(_SCOPE.match(code))
+
+
+def new_token():
+    """A fresh (key id, token, token hash); the token is shown once and never stored."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return key_id, f"{TOKEN_PREFIX}_{key_id}_{secret}", hash_secret(secret)
+
+
+def authenticate(conn, token):
+    """The active key the token belongs to, or None."""
+    match = _TOKEN.match(token or "")
+    if not match:
+        return None
+    key_id, secret = match.groups()
+    row = queries.get_active_key(conn, key_id=key_id)
+    if row is None or not hmac.compare_digest(row["token_hash"], hash_secret(secret)):
+        return None
+    return ApiKey(id=row["id"], name=row["name"], role=row["role"], scopes=tuple(row["scopes"]))
+
+
+def requires(role):
+    """Mark a view with the least role that may call it; checked before the view runs."""
+    assert role in ROLES
+
+    def mark(view):
+        view.required_role = role
+
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            _admit(role)
+            return view(*args, **kwargs)
+
+        guarded.required_role = role
+        return guarded
+
+    return mark
+
+
+def _bearer_token():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _admit(role):
+    token = _bearer_token()
+    settings = current_app.config["SETTINGS"]
+    if token is None:
+        if role == "reader" and settings.public_read and request.method in ("GET", "HEAD"):
+            g.api_key = None
+            return
+        raise Unauthorized("Send an API key as 'Authorization: Bearer <token>'.")
+    # On the primary: a revoked key must stop working at once, whatever a replica lags.
+    with db.transaction() as conn:
+        key = authenticate(conn, token)
+    if key is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    g.api_key = key
+    if not key.may(role):
+        raise Forbidden(f"This needs the {role} role; the key has the {key.role} role.")
+
+
+def current_key():
+    return getattr(g, "api_key", None)
+
+
+def ensure_covers(regency_code):
+    """403 unless the calling key may write for this regency."""
+    key = current_key()
+    if key is None or not key.covers(regency_code):
+        raise Forbidden(f"The API key's scope does not include regency {regency_code}.")

@@ -1,0 +1,31 @@
+"""Liveness and readiness, for load balancers and orchestrators."""
+from flask import Blueprint, current_app
+
+from .. import db, migrate
+from ..errors import DatabaseUnavailable
+from ..web import json_response
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz():
+    return json_response({"status": "ok"}, etag=False)
+
+
+@blueprint.get("/readyz")
+def readyz():
+    try:
+        with db.transaction() as conn:
+            waiting = migrate.pending(conn)
+    except migrate.MigrationError as exc:
+        raise DatabaseUnavailable(f"The database schema does not match this version: {exc}.") from exc
+    if waiting:
+        raise DatabaseUnavailable(
+            "The database is reachable but not migrated; run 'ktpel-coverage migrate'.",
+            slug="not-migrated", title="The database is not migrated",
+        )
+    if current_app.extensions["ktpel_pools"]["read"] is not current_app.extensions["ktpel_pools"]["write"]:
+        with db.transaction(read_only=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    return json_response({"status": "ready"}, etag=False)

@@ -1,0 +1,47 @@
+"""SQL for API keys."""
+
+
+def create_key(conn, *, key_id, name, role, scopes, token_hash):
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO api_key (id, name, role, scopes, token_hash)
+            VALUES (%(id)s, %(name)s, %(role)s, %(scopes)s, %(token_hash)s)
+            RETURNING id, name, role, scopes, created_at, revoked_at
+            """,
+            {"id": key_id, "name": name, "role": role, "scopes": list(scopes), "token_hash": token_hash},
+        )
+        return cur.fetchone()
+
+
+def get_active_key(conn, *, key_id):
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT id, name, role, scopes, token_hash
+              FROM api_key
+             WHERE id = %(id)s AND revoked_at IS NULL
+            """,
+            {"id": key_id},
+        )
+        return cur.fetchone()
+
+
+def list_keys(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, name, role, scopes, created_at, revoked_at FROM api_key ORDER BY created_at, id")
+        return cur.fetchall()
+
+
+def revoke_key(conn, *, key_id):
+    """Revoke a key; None when there is no such key. Revoking twice keeps the first time."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            UPDATE api_key SET revoked_at = coalesce(revoked_at, now())
+             WHERE id = %(id)s
+            RETURNING id, name, role, scopes, created_at, revoked_at
+            """,
+            {"id": key_id},
+        )
+        return cur.fetchone()

@@ -1,0 +1,196 @@
+"""The HTTP side of every endpoint: JSON in and out, query parameters, ETags, pages."""
+import base64
+import binascii
+import datetime as dt
+import decimal
+import hashlib
+import json as stdlib_json
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from flask import request
+from flask.json.provider import JSONProvider
+from marshmallow import ValidationError
+
+from .errors import ApiError, BadRequest, InvalidInput, PreconditionFailed, invalid_input
+from .fields import parse_calendar_date
+
+JSON_MIMETYPE = "application/json"
+
+
+def _default(value):
+    if isinstance(value, decimal.Decimal):
+        # Figures are rounded to two places in Decimal before they get here, and a float's
+        # shortest repr prints those digits back exactly, so the JSON number is exact.
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(obj, **kwargs):
+    kwargs.setdefault("ensure_ascii", False)
+    kwargs.setdefault("separators", (",", ":"))
+    return stdlib_json.dumps(obj, default=_default, **kwargs)
+
+
+class ServiceJSONProvider(JSONProvider):
+    """Decimals stay exact on the way in (parse_float) and out; dates are ISO 8601."""
+
+    def dumps(self, obj, **kwargs):
+        return dumps(obj, **kwargs)
+
+    def loads(self, s, **kwargs):
+        return stdlib_json.loads(s, parse_float=decimal.Decimal, parse_constant=_reject_constant, **kwargs)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_body(*, allow_empty=False):
+    """The request body as parsed JSON: 415 for another content type, 400 when malformed."""
+    if request.mimetype != JSON_MIMETYPE:
+        if allow_empty and not request.content_length and not request.mimetype:
+            return {}
+        raise ApiError(
+            "Send the body as application/json.",
+            status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE, title="Unsupported Media Type",
+        )
+    raw = request.get_data(cache=True)
+    try:
+        return request.json_module.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
+
+
+def load_body(schema, *, body=None):
+    """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
+    body = json_body() if body is None else body
+    if not isinstance(body, dict):
+        raise invalid_input({"_schema": ["The body must be a JSON object."]})
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise invalid_input(exc.messages) from exc
+
+
+def load_query(schema):
+    """Validate query parameters: unknown ones are 400, bad values 422 named by parameter."""
+    args = request.args
+    known = set(schema.fields)
+    unknown = [name for name in args if name not in known]
+    if unknown:
+        raise BadRequest(
+            "Unknown query parameters: " + ", ".join(sorted(unknown)) + ".",
+            title="Unknown query parameter", slug="unknown-query-parameter",
+            errors=[{"pointer": name, "detail": "Unknown query parameter."} for name in sorted(unknown)],
+        )
+    repeated = [name for name in args if len(args.getlist(name)) > 1]
+    if repeated:
+        raise invalid_input({name: ["Give this parameter once."] for name in repeated})
+    try:
+        return schema.load(args.to_dict())
+    except ValidationError as exc:
+        errors = [
+            {"pointer": name, "detail": detail}
+            for name, details in sorted(exc.messages.items())
+            for detail in (details if isinstance(details, list) else [str(details)])
+        ]
+        raise ApiError("A query parameter is not valid; see errors.", errors=errors,
+                       status=HTTPStatus.UNPROCESSABLE_ENTITY, slug="invalid-query",
+                       title="The query is not valid") from exc
+
+
+def etag_of(payload):
+    digest = hashlib.sha256(dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def _matches(header_value, etag):
+    if header_value is None:
+        return False
+    candidates = [v.strip() for v in header_value.split(",")]
+    return "*" in candidates or etag in candidates or f"W/{etag}" in candidates
+
+
+def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True):
+    """A JSON answer; with an ETag, a GET that sends a matching If-None-Match gets 304."""
+    from flask import current_app
+
+    response = current_app.response_class(dumps(payload), status=int(status), mimetype=JSON_MIMETYPE)
+    if etag:
+        tag = etag_of(payload)
+        response.headers["ETag"] = tag
+        if request.method in ("GET", "HEAD") and _matches(request.headers.get("If-None-Match"), tag):
+            response = current_app.response_class(status=int(HTTPStatus.NOT_MODIFIED))
+            response.headers["ETag"] = tag
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def check_if_match(current_payload):
+    """Honour If-Match on a write: 412 when the client's copy is not the current one."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return
+    if current_payload is None:
+        raise PreconditionFailed("The resource does not exist yet, so no ETag can match.")
+    if not _matches(header, etag_of(current_payload)):
+        raise PreconditionFailed("The resource has changed since you read it; read it again and retry.")
+
+
+def encode_cursor(values):
+    raw = stdlib_json.dumps(values, default=_default, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor, shape=lambda values: values):
+    """The values packed in a cursor, passed through `shape`; 422 naming `cursor` when it is not ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return shape(stdlib_json.loads(base64.urlsafe_b64decode(padded.encode())))
+    except (ValueError, TypeError, KeyError, IndexError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ApiError("The cursor is not one this service handed out.", status=HTTPStatus.UNPROCESSABLE_ENTITY,
+                       slug="invalid-query", title="The query is not valid",
+                       errors=[{"pointer": "cursor", "detail": "Unknown cursor."}]) from exc
+
+
+def page_response(items, *, limit, cursor_of, extra=None):
+    """A keyset page: rows holds up to limit + 1 rows; the extra one only tells there are more."""
+    has_more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(cursor_of(items[-1])) if has_more else None
+    payload = {"items": items, "next_cursor": next_cursor}
+    if extra:
+        payload.update(extra)
+    headers = {}
+    if next_cursor:
+        args = request.args.to_dict()
+        args["cursor"] = next_cursor
+        headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+    return json_response(payload, headers=headers)
+
+
+def location_of(path):
+    return request.host_url.rstrip("/") + path
+
+
+def path_date(value, name):
+    """A date taken from the path; 422 naming the parameter when it is not YYYY-MM-DD."""
+    day = parse_calendar_date(value)
+    if day is None:
+        raise InvalidInput("The date in the path is not valid.",
+                           errors=[{"pointer": name, "detail": "Must be a calendar date written YYYY-MM-DD."}])
+    return day
+
+
+def cursor_date(value):
+    """Shape for decode_cursor: a date the cursor carried."""
+    day = parse_calendar_date(value)
+    if day is None:
+        raise ValueError("not a date")
+    return day
