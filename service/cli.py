@@ -42,8 +42,16 @@ def connection(settings):
 
 @contextmanager
 def transaction(settings):
-    with connection(settings) as conn, conn:
-        yield conn
+    """A transaction for a command, refused when the schema is not current."""
+    with connection(settings) as conn:
+        try:
+            waiting = migrations.pending(conn)
+        except migrations.MigrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if waiting:
+            raise click.ClickException("the database is not migrated; run 'ktpel-coverage migrate' first")
+        with conn:
+            yield conn
 
 
 def _migrate(settings):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .. import audit
 from ..regions import queries as regions
+from ..submissions import queries as submissions
 from ..targets import queries as targets
 
 KALTENG_2016 = Path(__file__).parent / "kalteng_2016.json"
@@ -36,5 +37,13 @@ def seed_kalteng_2016(conn):
     target = data["national_target"]
     tally(targets.put_target(conn, effective_from=dt.date.fromisoformat(target["effective_from"]),
                              target_percent=decimal.Decimal(target["target_percent"]), note=target["note"]))
+    as_of = dt.date.fromisoformat(data["as_of"])
+    counts_to_load = [
+        (r["code"], as_of, r["recorded"]) for r in data["regencies"]
+        if submissions.effective_recorded(conn, regency_code=r["code"], as_of=as_of) != r["recorded"]
+    ]
+    submissions.insert_loaded_counts(conn, rows=counts_to_load)
+    counts["created"] += len(counts_to_load)
+    counts["unchanged"] += len(data["regencies"]) - len(counts_to_load)
     audit.record(conn, action="seed.kalteng-2016", resource="/v1/provinces/62", after=counts)
     return counts
