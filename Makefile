@@ -23,6 +23,7 @@ test: install
 lint: install
 	$(BIN)/ruff check service tests bench
 	$(BIN)/python -m openapi_spec_validator openapi.yaml
+	$(BIN)/hadolint Dockerfile
 
 bench: install
 	$(BIN)/python -m bench.run
