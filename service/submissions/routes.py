@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
+from ..regions.schemas import REGENCY_CODE
 from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
 from . import idempotency, queries, recording
 from .schemas import (
@@ -164,25 +165,28 @@ def _valid_batch(conn, raw_items, lines, key):
     for index, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             errors.append({"pointer": f"/items/{index}", "detail": "Must be a JSON object."})
+            items.append(None)
             continue
         try:
             items.append(_item_schema.load(raw))
         except ValidationError as exc:
             errors.extend(pointers_from_messages(exc.messages, f"/items/{index}"))
             items.append(None)
-    codes = {raw.get("regency_code") for raw in raw_items if isinstance(raw, dict)}
-    known = queries.existing_regencies(conn, codes=[c for c in codes if isinstance(c, str)])
-    first_of = {}
-    for index, item in enumerate(items):
-        if item is None:
-            continue
-        code = item["regency_code"]
+    # Scope and the registry are checked for every well-formed code, also in items with other problems.
+    codes = {index: raw.get("regency_code") for index, raw in enumerate(raw_items) if isinstance(raw, dict)}
+    codes = {index: code for index, code in codes.items() if isinstance(code, str) and REGENCY_CODE.match(code)}
+    known = queries.existing_regencies(conn, codes=list(codes.values()))
+    for index, code in codes.items():
         if not key.covers(code):
             errors.append({"pointer": f"/items/{index}/regency_code",
                            "detail": f"Regency {code} is outside the API key's scope."})
         elif code not in known:
             errors.append({"pointer": f"/items/{index}/regency_code", "detail": f"There is no regency {code}."})
-        first = first_of.setdefault((code, item["as_of"]), index)
+    first_of = {}
+    for index, item in enumerate(items):
+        if item is None:
+            continue
+        first = first_of.setdefault((item["regency_code"], item["as_of"]), index)
         if first != index:
             errors.append({"pointer": f"/items/{index}/as_of",
                            "detail": f"Item {first} is for the same regency and date; "
