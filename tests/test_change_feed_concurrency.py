@@ -1,5 +1,6 @@
 """Concurrent writers against a served instance (gunicorn, several workers) while a follower reads the feed."""
 import datetime as dt
+import http.client
 import json
 import os
 import socket
@@ -7,8 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -36,12 +35,12 @@ def served(db, database_url, tmp_path):
     log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen([sys.executable, "-c", "from service.cli import main; main()", "serve"],
                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = ("127.0.0.1", port)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).close()
+                call(base, "GET", "/healthz", {})
                 break
             except OSError:
                 assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
@@ -55,14 +54,15 @@ def served(db, database_url, tmp_path):
 
 
 def call(base, method, path, headers, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={**headers, "Content-Type": "application/json"})
+    """One request on a connection of its own; (status, parsed JSON)."""
+    connection = http.client.HTTPConnection(*base, timeout=30)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        data = None if body is None else json.dumps(body)
+        connection.request(method, path, body=data, headers={**headers, "Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
 
 
 def test_follower_sees_every_change_once_while_writers_run(served, make_key):
