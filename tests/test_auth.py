@@ -7,6 +7,7 @@ import pytest
 from service.auth import ROLES, new_token
 from service.keys import queries as keys
 from service.regions import queries as regions
+from service.submissions import queries as submissions
 from service.targets import queries as targets
 
 from .conftest import count_rows
@@ -20,11 +21,14 @@ PATH_SAMPLES = {
 # Path variables named `code` take a province or a regency code, depending on the path.
 CODE_SAMPLES = {"/v1/provinces/": "62", "/v1/regencies/": "62.09"}
 
-# For each route that needs the submitter role: a request (json body) that names a regency
-# outside the scope of a submitter scoped to province 11; it must be answered 403.
+# For each route that needs the submitter role: a request (json body) that names a regency outside the
+# scope of a submitter scoped to province 11, and the status it must get (a batch lists bad items: 422).
 OUT_OF_SCOPE_PROBES = {
-    ("POST", "/v1/submissions"): {"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1},
-    ("POST", "/v1/submissions/batch"): {"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}]},
+    ("POST", "/v1/submissions"): ({"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}, 403),
+    ("POST", "/v1/submissions/batch"): (
+        {"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}]}, 422),
+    # PATH_SAMPLES' submission 1 is the registry fixture's, in 62.09
+    ("POST", "/v1/submissions/<submission_id>/retract"): ({"reason": "counted twice"}, 403),
 }
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
@@ -58,7 +62,7 @@ def v1_operations(app):
 
 @pytest.fixture
 def registry(db):
-    """Province 62 and regency 62.09, so that routes with a path find something."""
+    """Province 62, regency 62.09 and a submission there, so that routes with a path find something."""
     with db:
         regions.put_province(db, code="62", name="Kalimantan Tengah")
         regions.put_province(db, code="11", name="Aceh")
@@ -66,6 +70,10 @@ def registry(db):
         regions.put_eligible_population(db, regency_code="62.09", effective_from=dt.date(2016, 1, 1),
                                         count=67870, source=None)
         targets.put_target(db, effective_from=dt.date(2016, 1, 1), target_percent=95, note=None)
+        submissions.insert_loaded_counts(db, rows=[("62.09", dt.date(2016, 6, 30), 60000)])
+    with db, db.cursor() as cur:
+        cur.execute("SELECT id FROM submission")
+        assert [row["id"] for row in cur.fetchall()] == [int(PATH_SAMPLES["submission_id"])]
 
 
 def _call(client, method, url, headers=None, json=None):
@@ -137,15 +145,20 @@ def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, make_key
             assert response.json["type"] == "urn:ktpel-coverage:problem:forbidden"
 
 
-def test_submitter_out_of_scope_is_403_and_stores_nothing(app, client, db, make_key, registry):
+def test_submitter_out_of_scope_is_refused_and_stores_nothing(app, client, db, make_key, registry):
     submitter = make_key("submitter", "11")
     for method, rule, url, required in v1_operations(app):
         if required != "submitter":
             continue
-        audit_before = count_rows(db, "audit_event")
-        response = _call(client, method, url, headers=submitter, json=OUT_OF_SCOPE_PROBES[(method, rule)])
-        assert response.status_code == 403, (method, rule, response.json)
-        assert count_rows(db, "audit_event") == audit_before
+        stored = {table: count_rows(db, table) for table in ("submission", "audit_event")}
+        body, status = OUT_OF_SCOPE_PROBES[(method, rule)]
+        response = _call(client, method, url, headers=submitter, json=body)
+        assert response.status_code == status, (method, rule, response.json)
+        assert "62.09" in response.get_data(as_text=True), (method, rule, response.json)
+        assert {table: count_rows(db, table) for table in stored} == stored
+        with db, db.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM submission WHERE retracted_at IS NOT NULL")
+            assert cur.fetchone()["n"] == 0
 
 
 def test_submitter_scope_covers_its_province_and_its_regencies():
