@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from flask import request
 from flask.json.provider import JSONProvider
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from .errors import ApiError, BadRequest, InvalidInput, PreconditionFailed, invalid_input
 from .fields import parse_calendar_date
@@ -124,6 +124,15 @@ def load_query(schema):
             for name, details in sorted(exc.messages.items())
             for detail in (details if isinstance(details, list) else [str(details)])
         ]) from exc
+
+
+class NoQuery(Schema):
+    """The query of an endpoint that takes no parameters: any one is unknown."""
+
+
+def refuse_query_parameters():
+    """400 for any query parameter, on endpoints that take none."""
+    load_query(NoQuery())
 
 
 def _invalid_query(errors):

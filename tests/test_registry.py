@@ -5,6 +5,7 @@ import decimal
 import json
 
 import pytest
+from flask.testing import FlaskClient
 
 from service.regions import queries as regions
 from service.regions.imports import import_regions, parse_regions
@@ -247,6 +248,33 @@ def test_bad_query_values_are_422_naming_the_parameter(client, reader, query, po
 def test_unknown_query_parameter_is_400_naming_it(client, reader):
     body = assert_problem(client.get("/v1/regencies?provinsi=62", headers=reader), 400)
     assert pointers(body) == ["provinsi"]
+
+
+def test_every_get_refuses_an_unknown_query_parameter(app, client, admin, kalteng):
+    from .test_auth import v1_operations
+
+    wrong = {}
+    for method, rule, url, _ in v1_operations(app):
+        if method == "GET":
+            response = FlaskClient(client.application).get(f"{url}?provinsi=62", headers=admin)
+            if response.status_code != 400 or pointers(response.json) != ["provinsi"]:
+                wrong[rule] = response.status_code
+            else:
+                client.get(f"{url}?provinsi=62", headers=admin)  # and the spec describes that 400
+    assert not wrong, f"these GETs took an unknown query parameter: {wrong}"
+
+
+@pytest.mark.parametrize(("url", "good"), [
+    ("/v1/provinces/62", {"name": "Kalimantan Tengah"}),
+    ("/v1/regencies/62.09", {"name": "Lamandau", "kind": "kabupaten", "province_code": "62"}),
+    ("/v1/regencies/62.09/eligible-population/2016-01-01", {"count": 5}),
+    ("/v1/national-targets/2016-01-01", {"target_percent": 95}),
+])
+def test_a_write_with_an_unknown_query_parameter_is_400_and_stores_nothing(client, db, admin, kalteng, url, good):
+    before = snapshot(db)
+    body = assert_problem(client.put(f"{url}?dry_run=true", json=good, headers=admin), 400)
+    assert pointers(body) == ["dry_run"]
+    assert snapshot(db) == before
 
 
 # ---- eligible population ----

@@ -18,6 +18,7 @@ from ..web import (
     location_of,
     page_response,
     path_date,
+    refuse_query_parameters,
 )
 from . import queries
 from .schemas import (
@@ -67,6 +68,7 @@ def list_provinces():
 @blueprint.get("/v1/provinces/<code>")
 @requires("reader")
 def get_province(code):
+    refuse_query_parameters()
     _known_code(code, PROVINCE_CODE, "province")
     with db.transaction(read_only=True) as conn:
         row = queries.get_province(conn, code=code)
@@ -78,6 +80,7 @@ def get_province(code):
 @blueprint.put("/v1/provinces/<code>")
 @requires("admin")
 def put_province(code):
+    refuse_query_parameters()
     _path_code(code, PROVINCE_CODE, "62")
     data = load_body(ProvincePut())
     with db.transaction() as conn:
@@ -107,6 +110,7 @@ def list_regencies():
 @blueprint.get("/v1/regencies/<code>")
 @requires("reader")
 def get_regency(code):
+    refuse_query_parameters()
     _known_code(code, REGENCY_CODE, "regency")
     with db.transaction(read_only=True) as conn:
         row = queries.get_regency(conn, code=code, on=today())
@@ -118,6 +122,7 @@ def get_regency(code):
 @blueprint.put("/v1/regencies/<code>")
 @requires("admin")
 def put_regency(code):
+    refuse_query_parameters()
     _path_code(code, REGENCY_CODE, "62.09")
     data = load_body(RegencyPut())
     if code[:2] != data["province_code"]:
@@ -156,6 +161,7 @@ def eligible_population_history(code):
 @blueprint.put("/v1/regencies/<code>/eligible-population/<effective_from>")
 @requires("admin")
 def put_eligible_population(code, effective_from):
+    refuse_query_parameters()
     _known_code(code, REGENCY_CODE, "regency")
     day = path_date(effective_from, "effective_from")
     data = load_body(EligiblePopulationPut())

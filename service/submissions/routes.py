@@ -11,7 +11,16 @@ from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
-from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
+from ..web import (
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    json_response,
+    load_body,
+    load_query,
+    location_of,
+    refuse_query_parameters,
+)
 from . import idempotency, queries, recording
 from .schemas import (
     CSV_COLUMNS,
@@ -259,6 +268,7 @@ def _submission_id(value):
 @blueprint.get("/v1/submissions/<submission_id>")
 @requires("reader")
 def get_submission(submission_id):
+    refuse_query_parameters()
     number = _submission_id(submission_id)
     with db.transaction(read_only=True) as conn:
         row = queries.get_submission(conn, submission_id=number)

@@ -16,6 +16,7 @@ from ..web import (
     location_of,
     page_response,
     path_date,
+    refuse_query_parameters,
 )
 from . import queries
 from .schemas import NationalTargetPut, target_out
@@ -37,6 +38,7 @@ def list_national_targets():
 @blueprint.put("/v1/national-targets/<effective_from>")
 @requires("admin")
 def put_national_target(effective_from):
+    refuse_query_parameters()
     day = path_date(effective_from, "effective_from")
     data = load_body(NationalTargetPut())
     resource = f"/v1/national-targets/{day.isoformat()}"
