@@ -505,3 +505,41 @@ def test_audit_events_are_for_admins_only(client, reader, make_key):
     assert_problem(client.get("/v1/audit-events", headers=reader), 403, slug="forbidden")
     assert_problem(client.get("/v1/audit-events", headers=make_key("submitter", "62")), 403)
     assert_problem(client.get("/v1/audit-events"), 401)
+
+
+def test_two_concurrent_creates_of_one_resource_answer_201_once_and_audit_once(app, db, admin, database_url):
+    """A competing transaction holds the row uncommitted while two PUTs arrive; then it steps aside."""
+    import threading
+    import time
+
+    from .scratch import connect
+
+    blocker = connect(database_url)
+    answers = []
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("INSERT INTO province (code, name) VALUES ('62', 'placeholder')")
+
+        def put():
+            answers.append(app.test_client().put("/v1/provinces/62", json={"name": "Kalimantan Tengah"},
+                                                 headers=admin).status_code)
+
+        threads = [threading.Thread(target=put) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        waiting, deadline = 0, time.monotonic() + 20
+        with connect(database_url) as watcher, watcher.cursor() as cur:
+            while waiting < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                cur.execute("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
+                waiting = cur.fetchone()["n"]
+        blocker.rollback()
+        for thread in threads:
+            thread.join(timeout=20)
+    finally:
+        blocker.close()
+    assert waiting == 2
+    assert sorted(answers) == [200, 201]
+    with db, db.cursor() as cur:
+        cur.execute("SELECT before, after FROM audit_event")
+        assert cur.fetchall() == [{"before": None, "after": {"code": "62", "name": "Kalimantan Tengah"}}]

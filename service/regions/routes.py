@@ -84,6 +84,7 @@ def put_province(code):
     _path_code(code, PROVINCE_CODE, "62")
     data = load_body(ProvincePut())
     with db.transaction() as conn:
+        queries.lock_for_write(conn, resource=f"/v1/provinces/{code}")
         before = queries.get_province(conn, code=code, for_update=True)
         before = province_out(before) if before else None
         check_if_match(before)
@@ -132,6 +133,7 @@ def put_regency(code):
     with db.transaction() as conn:
         if queries.get_province(conn, code=data["province_code"]) is None:
             raise invalid_input({"province_code": [f"There is no province {data['province_code']}."]})
+        queries.lock_for_write(conn, resource=f"/v1/regencies/{code}")
         before = queries.get_regency(conn, code=code, on=today(), for_update=True)
         before = regency_out(before) if before else None
         check_if_match(before)
@@ -169,6 +171,7 @@ def put_eligible_population(code, effective_from):
     with db.transaction() as conn:
         if not queries.regency_exists(conn, code=code):
             raise NotFound(f"There is no regency {code}.")
+        queries.lock_for_write(conn, resource=resource)
         before = queries.get_eligible_population(conn, regency_code=code, effective_from=day, for_update=True)
         before = eligible_population_out(before) if before else None
         check_if_match(before)

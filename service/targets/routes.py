@@ -5,6 +5,7 @@ from flask import Blueprint
 
 from .. import audit, db
 from ..auth import requires
+from ..regions import queries as regions
 from ..regions.schemas import PageQuery
 from ..web import (
     check_if_match,
@@ -43,6 +44,7 @@ def put_national_target(effective_from):
     data = load_body(NationalTargetPut())
     resource = f"/v1/national-targets/{day.isoformat()}"
     with db.transaction() as conn:
+        regions.lock_for_write(conn, resource=resource)
         before = queries.get_target(conn, effective_from=day, for_update=True)
         before = target_out(before) if before else None
         check_if_match(before)
