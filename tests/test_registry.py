@@ -543,3 +543,21 @@ def test_two_concurrent_creates_of_one_resource_answer_201_once_and_audit_once(a
     with db, db.cursor() as cur:
         cur.execute("SELECT before, after FROM audit_event")
         assert cur.fetchall() == [{"before": None, "after": {"code": "62", "name": "Kalimantan Tengah"}}]
+
+
+def test_every_get_with_an_etag_answers_304_to_a_matching_if_none_match(app, client, admin, kalteng):
+    from .test_auth import v1_operations
+
+    client.put("/v1/national-targets/2016-01-01", json={"target_percent": 95}, headers=admin)
+    checked = []
+    for method, rule, url, _ in v1_operations(app):
+        if method != "GET":
+            continue
+        first = client.get(url, headers=admin)
+        if first.status_code != 200 or "ETag" not in first.headers:
+            continue
+        again = client.get(url, headers={**admin, "If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304, rule
+        assert again.data == b""
+        checked.append(rule)
+    assert {"/v1/provinces/<code>", "/v1/regencies/<code>"} <= set(checked)
