@@ -64,24 +64,30 @@ def json_body(*, allow_empty=False):
         return request.json_module.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
+    except RecursionError as exc:
+        raise BadRequest("The body nests arrays or objects too deeply.", title="Malformed JSON") from exc
 
 
 NUL_DETAIL = "Must not contain the NUL character (\\u0000)."
 
 
-def _nul_pointers(value, pointer=""):
+def _nul_pointers(body):
     """JSON Pointers to every string in a parsed body that holds a NUL, which PostgreSQL text cannot store."""
-    if isinstance(value, str):
-        return [pointer or "/"] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
-            found += [part] if "\x00" in str(key) else _nul_pointers(item, part)
-        return found
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in _nul_pointers(item, f"{pointer}/{index}")]
-    return []
+    found, todo = [], [(body, "")]
+    while todo:  # iterative: a body may nest as deep as the JSON parser allowed
+        value, pointer = todo.pop()
+        if isinstance(value, str) and "\x00" in value:
+            found.append(pointer or "/")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+                if "\x00" in str(key):
+                    found.append(part)
+                else:
+                    todo.append((item, part))
+        elif isinstance(value, list):
+            todo.extend((item, f"{pointer}/{index}") for index, item in enumerate(value))
+    return sorted(found)
 
 
 def load_body(schema, *, body=None):

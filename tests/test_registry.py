@@ -561,3 +561,13 @@ def test_every_get_with_an_etag_answers_304_to_a_matching_if_none_match(app, cli
         assert again.data == b""
         checked.append(rule)
     assert {"/v1/provinces/<code>", "/v1/regencies/<code>"} <= set(checked)
+
+
+@pytest.mark.parametrize("depth", [50, 900, 100_000])
+def test_a_deeply_nested_body_is_a_client_error_and_stores_nothing(client, db, admin, depth):
+    before = snapshot(db)
+    raw = '{"name": ' + "[" * depth + "]" * depth + "}"
+    response = client.put("/v1/provinces/62", data=raw, content_type="application/json", headers=admin)
+    assert response.status_code in (400, 422), response.status_code
+    assert response.mimetype == "application/problem+json"
+    assert snapshot(db) == before
