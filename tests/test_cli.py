@@ -286,3 +286,16 @@ def test_an_unreachable_database_is_a_one_line_error_not_a_traceback(db, server_
     assert "Traceback" not in result.stderr
     assert "cannot connect to the database" in result.stderr
     assert "ktpel_no_such_database" in result.stderr  # the operator learns why
+
+
+def test_regions_import_reads_a_spreadsheet_export_with_a_bom_and_crlf(run, db, tmp_path):
+    provinces = tmp_path / "provinces.csv"
+    provinces.write_bytes("\ufeffcode,name\r\n62,Kalimantan Tengah\r\n".encode())
+    regencies = tmp_path / "regencies.csv"
+    regencies.write_bytes("\ufeffcode,name,kind,province_code\r\n62.71,Palangkaraya,kota,62\r\n".encode())
+    result = run("regions", "import", "--provinces", str(provinces), "--regencies", str(regencies))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "2 created, 0 updated, 0 unchanged"
+    with db, db.cursor() as cur:
+        cur.execute("SELECT code, name FROM regency")
+        assert cur.fetchall() == [{"code": "62.71", "name": "Palangkaraya"}]

@@ -98,3 +98,14 @@ def test_every_problem_carries_the_request_id(client, reader):
 def test_an_unprintable_request_id_is_replaced(client):
     response = client.get("/healthz", headers={"X-Request-ID": "a\tb"})
     assert response.headers["X-Request-ID"] not in ("", "a\tb")
+
+
+def test_a_request_id_is_made_when_none_is_sent_and_echoed_when_one_is(client):
+    made = {client.get("/healthz").headers["X-Request-ID"] for _ in range(3)}
+    assert len(made) == 3 and all(made)
+    assert client.get("/healthz", headers={"X-Request-ID": "lb-42"}).headers["X-Request-ID"] == "lb-42"
+
+
+def test_head_needs_a_token_like_get(client, reader):
+    assert client.head("/v1/provinces").status_code == 401
+    assert client.head("/v1/provinces", headers=reader).status_code == 200
