@@ -49,10 +49,16 @@ def create_app(settings=None):
     from .submissions.routes import blueprint as submissions_blueprint
     from .targets.routes import blueprint as targets_blueprint
 
-    for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint,
-                      coverage_blueprint):
+    for blueprint in (
+        health_blueprint,
+        contract_blueprint,
+        regions_blueprint,
+        targets_blueprint,
+        submissions_blueprint,
+        coverage_blueprint,
+        audit_blueprint,
+    ):
         app.register_blueprint(blueprint)
-    app.register_blueprint(submissions_blueprint)
 
     logging.getLogger("service").setLevel(settings.log_level.upper())
     return app
