@@ -76,6 +76,14 @@ def registry(db):
         assert [row["id"] for row in cur.fetchall()] == [int(PATH_SAMPLES["submission_id"])]
 
 
+def every_row_count(db):
+    """Rows in every table: a refused request must leave them all as they were."""
+    with db, db.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migration'")
+        tables = sorted(row["tablename"] for row in cur.fetchall())
+    return {table: count_rows(db, table) for table in tables}
+
+
 def _call(client, method, url, headers=None, json=None):
     return client.open(url, method=method, headers=headers or {}, json=json)
 
@@ -95,13 +103,15 @@ def test_every_submitter_route_has_an_out_of_scope_probe(app):
     assert not missing, f"add an OUT_OF_SCOPE_PROBES entry for {missing}"
 
 
-def test_no_token_is_401_with_a_bearer_challenge_on_every_route(app, client, registry):
+def test_no_token_is_401_with_a_bearer_challenge_on_every_route(app, client, db, registry):
+    stored = every_row_count(db)
     for method, rule, url, _ in v1_operations(app):
         response = _call(client, method, url)
         assert response.status_code == 401, (method, rule)
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), (method, rule)
         assert response.mimetype == "application/problem+json"
         assert response.json["status"] == 401
+    assert every_row_count(db) == stored
 
 
 @pytest.mark.parametrize("authorization", [
@@ -134,8 +144,9 @@ def test_revoked_key_is_401_on_every_route(app, client, db, admin, registry):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, make_key, registry, role):
+def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, db, make_key, registry, role):
     headers = make_key(role, *(("11",) if role == "submitter" else ()))
+    stored = every_row_count(db)
     for method, rule, url, required in v1_operations(app):
         response = _call(client, method, url, headers=headers)
         if _RANK[role] >= _RANK[required]:
@@ -143,6 +154,8 @@ def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, make_key
         else:
             assert response.status_code == 403, (role, method, rule)
             assert response.json["type"] == "urn:ktpel-coverage:problem:forbidden"
+    # Allowed writes were sent without a body, so they too must have stored nothing.
+    assert every_row_count(db) == stored
 
 
 def test_submitter_out_of_scope_is_refused_and_stores_nothing(app, client, db, make_key, registry):
