@@ -571,3 +571,24 @@ def test_a_deeply_nested_body_is_a_client_error_and_stores_nothing(client, db, a
     assert response.status_code in (400, 422), response.status_code
     assert response.mimetype == "application/problem+json"
     assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(("url", "first", "second"), [
+    ("/v1/provinces/63", {"name": "Kalimantan Selatan"}, {"name": "Kalsel"}),
+    ("/v1/regencies/62.10", {"name": "Gunung Mas", "kind": "kabupaten", "province_code": "62"},
+     {"name": "Gunung Mas", "kind": "kota", "province_code": "62"}),
+    ("/v1/regencies/62.09/eligible-population/2016-01-01", {"count": 5}, {"count": 6}),
+    ("/v1/national-targets/2016-01-01", {"target_percent": 95}, {"target_percent": 90}),
+])
+def test_the_etag_of_a_write_answer_guards_the_next_write(client, db, admin, kalteng, url, first, second):
+    created = client.put(url, json=first, headers=admin)
+    assert created.status_code == 201
+    changed = client.put(url, json=second, headers={**admin, "If-Match": created.headers["ETag"]})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != created.headers["ETag"]
+    before = snapshot(db)
+    lost_update = client.put(url, json=first, headers={**admin, "If-Match": created.headers["ETag"]})
+    assert_problem(lost_update, 412)
+    assert snapshot(db) == before
+    # The stored state is still the second write's: its ETag still matches.
+    assert client.put(url, json=second, headers={**admin, "If-Match": changed.headers["ETag"]}).status_code == 200
