@@ -61,11 +61,13 @@ def json_body(*, allow_empty=False):
         )
     raw = request.get_data(cache=True)
     try:
-        return request.json_module.loads(raw.decode("utf-8"))
+        body = request.json_module.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
     except RecursionError as exc:
         raise BadRequest("The body nests arrays or objects too deeply.", title="Malformed JSON") from exc
+    refuse_nul(body)
+    return body
 
 
 NUL_DETAIL = "Must not contain the NUL character (\\u0000)."
@@ -90,15 +92,22 @@ def _nul_pointers(body):
     return sorted(found)
 
 
-def load_body(schema, *, body=None):
-    """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
-    body = json_body() if body is None else body
-    if not isinstance(body, dict):
-        raise invalid_input({"_schema": ["The body must be a JSON object."]})
+def refuse_nul(body):
+    """422 naming every string of the body that holds a NUL character."""
     nul = _nul_pointers(body)
     if nul:
         raise InvalidInput("The request has invalid fields; see errors.",
                            errors=[{"pointer": p, "detail": NUL_DETAIL} for p in nul])
+
+
+def load_body(schema, *, body=None):
+    """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
+    if body is None:
+        body = json_body()
+    else:
+        refuse_nul(body)
+    if not isinstance(body, dict):
+        raise invalid_input({"_schema": ["The body must be a JSON object."]})
     try:
         return schema.load(body)
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from ..web import (
     load_body,
     load_query,
     location_of,
+    refuse_nul,
     refuse_query_parameters,
 )
 from . import idempotency, queries, recording
@@ -161,6 +162,7 @@ def _csv_items():
                        status=HTTPStatus.BAD_REQUEST, title="Malformed CSV") from exc
     if errors:
         raise InvalidInput("Some lines of the CSV are not valid; see errors.", errors=errors)
+    refuse_nul({"items": items})  # PostgreSQL text cannot hold a NUL
     return items, lines
 
 
