@@ -2,6 +2,11 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from service.submissions.schemas import SubmissionIn, plainly_valid_item
 
 from .conftest import count_rows
 from .submissions_world import KAPUAS_HULU, LAMANDAU, PALANGKA_RAYA, SERUYAN, feed_ids, load_world
@@ -204,3 +209,29 @@ def test_batch_in_another_content_type_is_415(client, db, office):
 def test_batch_is_for_submitters_only(client, db, office, reader):
     assert batch(client, reader, [item()]).status_code == 403
     assert count_rows(db, "submission") == 0
+
+
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 2**31 + 5), st.floats(allow_nan=False),
+    st.sampled_from(["62.09", "62.9", "6209", "2016-06-30", "2016-02-30", "2010-12-31", "2099-01-01", "", "x" * 101,
+                     "62.09\n", "٦٢.٠٩"]),
+    st.text(max_size=5),
+)
+_fields = st.sampled_from(["regency_code", "as_of", "recorded", "reference", "note", "other"])
+_VALID = {"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 62_150, "reference": "r", "note": "n"}
+# A valid item with a few fields changed or left out: near the edge, where the two could disagree.
+_items = st.builds(
+    lambda changed, dropped: {k: v for k, v in {**_VALID, **changed}.items() if k not in dropped},
+    st.dictionaries(_fields, _values, max_size=2), st.sets(_fields, max_size=2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_items)
+def test_the_fast_item_check_accepts_only_what_the_schema_accepts(raw):
+    quick = plainly_valid_item(raw)
+    try:
+        loaded = SubmissionIn().load(raw)
+    except ValidationError:
+        loaded = None
+    assert quick is None or quick == {"reference": None, "note": None, **loaded}

@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 
 from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
+from ..clock import today
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
 from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
@@ -23,6 +24,7 @@ from .schemas import (
     SubmissionIn,
     change_out,
     csv_item,
+    plainly_valid_item,
     submission_out,
 )
 
@@ -161,11 +163,15 @@ def _valid_batch(conn, raw_items, lines, key):
         raise invalid_input({"items": ["Give at least one submission."]})
     if len(raw_items) > MAX_BATCH_ITEMS:
         raise invalid_input({"items": [f"Give at most {MAX_BATCH_ITEMS} submissions in one batch."]})
-    errors, items = [], []
+    errors, items, current_day = [], [], today()
     for index, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             errors.append({"pointer": f"/items/{index}", "detail": "Must be a JSON object."})
             items.append(None)
+            continue
+        loaded = plainly_valid_item(raw, current_day=current_day)
+        if loaded is not None:
+            items.append(loaded)
             continue
         try:
             items.append(_item_schema.load(raw))
