@@ -7,6 +7,7 @@ import pytest
 from service.auth import ROLES, new_token
 from service.keys import queries as keys
 from service.regions import queries as regions
+from service.submissions import queries as submissions
 from service.targets import queries as targets
 
 from .conftest import count_rows
@@ -25,6 +26,7 @@ CODE_SAMPLES = {"/v1/provinces/": "62", "/v1/regencies/": "62.09"}
 OUT_OF_SCOPE_PROBES = {
     ("POST", "/v1/submissions"): {"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1},
     ("POST", "/v1/submissions/batch"): {"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}]},
+    ("POST", "/v1/submissions/<submission_id>/retract"): {"reason": "out of scope"},  # submission 1 is in 62.09
 }
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
@@ -66,6 +68,7 @@ def registry(db):
         regions.put_eligible_population(db, regency_code="62.09", effective_from=dt.date(2016, 1, 1),
                                         count=67870, source=None)
         targets.put_target(db, effective_from=dt.date(2016, 1, 1), target_percent=95, note=None)
+        submissions.insert_loaded_counts(db, rows=[("62.09", dt.date(2016, 6, 30), 62_150)])  # id 1
 
 
 def _call(client, method, url, headers=None, json=None):

@@ -78,7 +78,6 @@ def test_every_bad_item_is_listed_by_pointer_and_nothing_is_stored(client, db, o
         item(recorded=1.5),
         item(SERUYAN, as_of="2016-02-30", colour="red"),
         "not an object",
-        item(KAPUAS_HULU),
         item("62.99"),
         item(PALANGKA_RAYA),
         item(PALANGKA_RAYA, recorded=1),
@@ -87,14 +86,27 @@ def test_every_bad_item_is_listed_by_pointer_and_nothing_is_stored(client, db, o
     assert response.status_code == 422
     assert [e["pointer"] for e in response.get_json()["errors"]] == [
         "/items/1/recorded", "/items/2/as_of", "/items/2/colour", "/items/3", "/items/4/regency_code",
-        "/items/5/regency_code", "/items/7/as_of",
+        "/items/6/as_of",
     ]
     details = {e["pointer"]: e["detail"] for e in response.get_json()["errors"]}
-    assert "scope" in details["/items/4/regency_code"]
-    assert "Item 6" in details["/items/7/as_of"]
+    assert "no regency 62.99" in details["/items/4/regency_code"]
+    assert "Item 5" in details["/items/6/as_of"]
     assert count_rows(db, "submission") == 0
     assert feed_ids(client, reader) == []
     assert count_rows(db, "audit_event") == 0
+
+
+def test_items_outside_the_scope_are_403_listing_them_with_every_other_problem(client, db, office, reader):
+    response = batch(client, office, [item(), item(KAPUAS_HULU), item(recorded=-1, as_of="2016-07-31"),
+                                      item(KAPUAS_HULU, as_of="2016-07-31")])
+
+    assert response.status_code == 403
+    assert [e["pointer"] for e in response.get_json()["errors"]] == [
+        "/items/1/regency_code", "/items/2/recorded", "/items/3/regency_code",
+    ]
+    assert "scope" in response.get_json()["errors"][0]["detail"]
+    assert count_rows(db, "submission") == 0
+    assert feed_ids(client, reader) == []
 
 
 @pytest.mark.parametrize("body, pointer", [
@@ -179,7 +191,7 @@ def test_csv_errors_name_the_item_and_its_line(client, db, office):
 
     response = csv_batch(client, office, text)
 
-    assert response.status_code == 422
+    assert response.status_code == 403  # item 2 is outside the scope
     errors = response.get_json()["errors"]
     assert [e["pointer"] for e in errors] == [
         "/items/1/as_of", "/items/1/recorded", "/items/2/recorded", "/items/2/regency_code",

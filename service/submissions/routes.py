@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
 from ..clock import today
-from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
+from ..errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
 from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
 from . import idempotency, queries, recording
@@ -158,7 +158,10 @@ def _csv_items():
 
 
 def _valid_batch(conn, raw_items, lines, key):
-    """The loaded items; 422 listing every problem of every item (form, regency, scope, duplicates)."""
+    """The loaded items, or every problem of every item (form, regency, scope, duplicates) at once.
+
+    403 when any item is outside the key's scope, as for a single submission; else 422.
+    """
     if not raw_items:
         raise invalid_input({"items": ["Give at least one submission."]})
     if len(raw_items) > MAX_BATCH_ITEMS:
@@ -182,10 +185,11 @@ def _valid_batch(conn, raw_items, lines, key):
     codes = {index: raw.get("regency_code") for index, raw in enumerate(raw_items) if isinstance(raw, dict)}
     codes = {index: code for index, code in codes.items() if isinstance(code, str) and REGENCY_CODE.match(code)}
     known = queries.existing_regencies(conn, codes=list(codes.values()))
+    outside = []
     for index, code in codes.items():
         if not key.covers(code):
-            errors.append({"pointer": f"/items/{index}/regency_code",
-                           "detail": f"Regency {code} is outside the API key's scope."})
+            outside.append({"pointer": f"/items/{index}/regency_code",
+                            "detail": f"Regency {code} is outside the API key's scope."})
         elif code not in known:
             errors.append({"pointer": f"/items/{index}/regency_code", "detail": f"There is no regency {code}."})
     first_of = {}
@@ -197,12 +201,12 @@ def _valid_batch(conn, raw_items, lines, key):
             errors.append({"pointer": f"/items/{index}/as_of",
                            "detail": f"Item {first} is for the same regency and date; "
                                      "send one count per regency and date."})
-    if errors:
-        if lines is not None:
-            errors = [_with_line(e, lines) for e in errors]
-        errors.sort(key=_error_order)
-        raise InvalidInput(f"{len({_item_of(e) for e in errors})} item(s) are not valid; nothing was stored. "
-                           "See errors.", errors=errors)
+    if outside or errors:
+        errors = sorted(((e if lines is None else _with_line(e, lines)) for e in outside + errors), key=_error_order)
+        problem = Forbidden if outside else InvalidInput
+        raise problem(f"{len({_item_of(e) for e in errors})} item(s) are not valid"
+                      f"{' or outside the API key scope' if outside else ''}; nothing was stored. See errors.",
+                      errors=errors)
     return items
 
 
