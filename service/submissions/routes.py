@@ -94,6 +94,8 @@ def _create_batch(claim):
         response = json_response(payload, status, etag=False)
         if dry_run:
             conn.rollback()  # the locks taken to classify the items go too; nothing was written
+            if claim:
+                claim.remember(conn, response)
             return response
         if created:
             audit.record(conn, action="submission.batch", resource="/v1/submissions/batch",
