@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.batch_ingest [--runs 5] [--items 10000]
 
-Uses DATABASE_URL's server, or the embedded PostgreSQL (.pgdata-bench) when it is unset, and works
-in a database of its own that it creates, migrates, loads with the 514 regencies of
+Uses DATABASE_URL's server, or the embedded PostgreSQL (bench/out/pgdata, ignored by git) when it
+is unset, and works in a database of its own that it creates, migrates, loads with the 514 regencies of
 ../shared/data/wilayah and eligible populations (70% of the 2024 population), and drops at the end.
 
 The batch goes through the whole app in-process (Flask's WSGI test client: routing, auth, JSON
@@ -36,7 +36,7 @@ def server_url():
         return os.environ["DATABASE_URL"], None
     from service import embedded
 
-    server, url = embedded.start(PROJECT / ".pgdata-bench")
+    server, url = embedded.start(PROJECT / "bench" / "out" / "pgdata")
     return url, server
 
 

@@ -68,16 +68,23 @@ def standing_of(conn, *, items):
                                  ORDER BY s.as_of DESC, s.id DESC LIMIT 1) AS as_of
                   FROM (SELECT DISTINCT regency_code AS code FROM t) AS r
             )
-            SELECT cur.id, cur.recorded, prev.as_of, prev.recorded, latest.as_of, ep.count, ep.effective_from
+            SELECT CASE WHEN eff.as_of = t.as_of THEN eff.id END,
+                   CASE WHEN eff.as_of = t.as_of THEN eff.recorded END,
+                   CASE WHEN eff.as_of = t.as_of THEN prev.as_of ELSE eff.as_of END,
+                   CASE WHEN eff.as_of = t.as_of THEN prev.recorded ELSE eff.recorded END,
+                   latest.as_of, ep.count, ep.effective_from
               FROM t
               JOIN latest ON latest.code = t.regency_code
+              -- the effective submission as of the date: the current one if it is for that very date
               LEFT JOIN LATERAL (
-                    SELECT id, recorded FROM submission s
-                     WHERE s.regency_code = t.regency_code AND s.as_of = t.as_of AND s.retracted_at IS NULL
-                     ORDER BY s.as_of DESC, s.id DESC LIMIT 1) cur ON true
+                    SELECT as_of, id, recorded FROM submission s
+                     WHERE s.regency_code = t.regency_code AND s.as_of <= t.as_of AND s.retracted_at IS NULL
+                     ORDER BY s.as_of DESC, s.id DESC LIMIT 1) eff ON true
+              -- only then is the previous one looked up (the first condition gates the index scan)
               LEFT JOIN LATERAL (
                     SELECT as_of, recorded FROM submission s
-                     WHERE s.regency_code = t.regency_code AND s.as_of < t.as_of AND s.retracted_at IS NULL
+                     WHERE eff.as_of = t.as_of
+                       AND s.regency_code = t.regency_code AND s.as_of < t.as_of AND s.retracted_at IS NULL
                      ORDER BY s.as_of DESC, s.id DESC LIMIT 1) prev ON true
               LEFT JOIN LATERAL (
                     SELECT count, effective_from FROM eligible_population e
