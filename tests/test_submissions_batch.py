@@ -96,11 +96,11 @@ def test_every_bad_item_is_listed_by_pointer_and_nothing_is_stored(client, db, o
     assert count_rows(db, "audit_event") == 0
 
 
-def test_items_outside_the_scope_are_403_listing_them_with_every_other_problem(client, db, office, reader):
+def test_items_outside_the_scope_are_422_listed_with_every_other_problem(client, db, office, reader):
     response = batch(client, office, [item(), item(KAPUAS_HULU), item(recorded=-1, as_of="2016-07-31"),
                                       item(KAPUAS_HULU, as_of="2016-07-31")])
 
-    assert response.status_code == 403
+    assert response.status_code == 422
     assert [e["pointer"] for e in response.get_json()["errors"]] == [
         "/items/1/regency_code", "/items/2/recorded", "/items/3/regency_code",
     ]
@@ -191,7 +191,7 @@ def test_csv_errors_name_the_item_and_its_line(client, db, office):
 
     response = csv_batch(client, office, text)
 
-    assert response.status_code == 403  # item 2 is outside the scope
+    assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert [e["pointer"] for e in errors] == [
         "/items/1/as_of", "/items/1/recorded", "/items/2/recorded", "/items/2/regency_code",

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
 from ..clock import today
-from ..errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound, invalid_input, pointers_from_messages
+from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
 from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
 from . import idempotency, queries, recording
@@ -162,7 +162,8 @@ def _csv_items():
 def _valid_batch(conn, raw_items, lines, key):
     """The loaded items, or every problem of every item (form, regency, scope, duplicates) at once.
 
-    403 when any item is outside the key's scope, as for a single submission; else 422.
+    422 also for items outside the key's scope (DESIGN: "any invalid or out-of-scope item: 422
+    listing every bad item"), so the sender sees every problem in one answer.
     """
     if not raw_items:
         raise invalid_input({"items": ["Give at least one submission."]})
@@ -187,11 +188,10 @@ def _valid_batch(conn, raw_items, lines, key):
     codes = {index: raw.get("regency_code") for index, raw in enumerate(raw_items) if isinstance(raw, dict)}
     codes = {index: code for index, code in codes.items() if isinstance(code, str) and REGENCY_CODE.match(code)}
     known = queries.existing_regencies(conn, codes=list(codes.values()))
-    outside = []
     for index, code in codes.items():
         if not key.covers(code):
-            outside.append({"pointer": f"/items/{index}/regency_code",
-                            "detail": f"Regency {code} is outside the API key's scope."})
+            errors.append({"pointer": f"/items/{index}/regency_code",
+                           "detail": f"Regency {code} is outside the API key's scope."})
         elif code not in known:
             errors.append({"pointer": f"/items/{index}/regency_code", "detail": f"There is no regency {code}."})
     first_of = {}
@@ -203,12 +203,10 @@ def _valid_batch(conn, raw_items, lines, key):
             errors.append({"pointer": f"/items/{index}/as_of",
                            "detail": f"Item {first} is for the same regency and date; "
                                      "send one count per regency and date."})
-    if outside or errors:
-        errors = sorted(((e if lines is None else _with_line(e, lines)) for e in outside + errors), key=_error_order)
-        problem = Forbidden if outside else InvalidInput
-        raise problem(f"{len({_item_of(e) for e in errors})} item(s) are not valid"
-                      f"{' or outside the API key scope' if outside else ''}; nothing was stored. See errors.",
-                      errors=errors)
+    if errors:
+        errors = sorted(((e if lines is None else _with_line(e, lines)) for e in errors), key=_error_order)
+        raise InvalidInput(f"{len({_item_of(e) for e in errors})} item(s) are not valid or outside the API key's "
+                           "scope; nothing was stored. See errors.", errors=errors)
     return items
 
 
