@@ -1,4 +1,5 @@
 """The connection pools and the transaction() context manager; nothing else."""
+import select
 import threading
 from contextlib import contextmanager
 
@@ -33,6 +34,7 @@ class Pool:
         self._slots = threading.BoundedSemaphore(maxconn)
         self._pool = None
         self._lock = threading.Lock()
+        self.on_usage_change = None  # called with in_use after every checkout and return (metrics)
 
     def _inner(self):
         with self._lock:
@@ -54,19 +56,36 @@ class Pool:
         if not self._slots.acquire(timeout=self._timeout):
             raise DatabaseUnavailable("No database connection became free in time.")
         try:
-            return self._inner().getconn()
+            conn = self._live_connection()
         except CONNECTION_ERRORS as exc:
             self._slots.release()
             raise DatabaseUnavailable("The database cannot be reached.") from exc
         except BaseException:
             self._slots.release()
             raise
+        self._usage_changed()
+        return conn
+
+    def _live_connection(self):
+        """A pooled connection that is still alive; ones the server closed while idle are discarded."""
+        inner = self._inner()
+        for _ in range(self._maxconn):
+            conn = inner.getconn()
+            if _idle_connection_alive(conn):
+                return conn
+            inner.putconn(conn, close=True)
+        return inner.getconn()  # every pooled one was dead; this one is freshly made
 
     def putconn(self, conn, *, broken=False):
         try:
             self._inner().putconn(conn, close=broken or bool(conn.closed))
         finally:
             self._slots.release()
+            self._usage_changed()
+
+    def _usage_changed(self):
+        if self.on_usage_change is not None:
+            self.on_usage_change(self.in_use)
 
     def closeall(self):
         with self._lock:
@@ -92,6 +111,21 @@ class Pool:
             raise
         finally:
             self.putconn(conn, broken=broken)
+
+
+def _idle_connection_alive(conn):
+    """Whether an idle connection still works, without a round trip to the server.
+
+    An idle connection has nothing to read; a readable socket means the server closed it
+    (a restart, a terminated backend) or sent its FATAL goodbye, so it would fail the next query.
+    """
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def make_pool(settings, dsn):
