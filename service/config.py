@@ -30,7 +30,6 @@ class Settings:
     public_read: bool = False
     stale_after_days: int = 31
     log_level: str = "INFO"
-    pool_min: int = 1
     pool_max: int = 8
     pool_timeout_seconds: float = 5.0
     connect_timeout_seconds: int = 3
