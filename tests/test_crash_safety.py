@@ -8,7 +8,10 @@ import time
 
 import pytest
 
+from service.config import Settings
+
 from .gunicorn_process import Served
+from .test_metrics import value
 
 THREADS = 8
 WRITES_PER_THREAD = 40
@@ -65,6 +68,7 @@ def test_sigkill_of_a_worker_mid_load_loses_no_write_answered_201(database_url, 
         time.sleep(1)  # gunicorn replaces the worker
         workers_after = served.worker_pids()
         ready_after = served.get("/readyz").status
+        scrape = served.get("/metrics").body.decode()
 
     created = {written for status, written, _ in answered if status == 201}
     assert {status for status, _, _ in answered} <= {201}, "only 201 (or a lost connection) is expected"
@@ -72,3 +76,5 @@ def test_sigkill_of_a_worker_mid_load_loses_no_write_answered_201(database_url, 
     assert any(at > killed_at for status, _, at in answered if status == 201), "nothing was served after the kill"
     assert victim not in workers_after and len(workers_after) == 2
     assert ready_after == 200
+    # child_exit forgot the dead worker: the pool gauges add up the two live workers only.
+    assert value(scrape, "ktpel_db_pool_connections_max", pool="write") == 2 * Settings().pool_max
