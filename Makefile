@@ -21,7 +21,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m openapi_spec_validator openapi.yaml
 	$(BIN)/hadolint Dockerfile
 
