@@ -5,17 +5,13 @@ from flask import current_app, request
 
 from .errors import ApiError
 
-
-def allows_batch_body(view):
-    """Mark a view that takes the larger batch body (MAX_BATCH_BODY_BYTES instead of MAX_BODY_BYTES)."""
-    view.allows_batch_body = True
-    return view
+# Endpoints that take MAX_BATCH_BODY_BYTES; every other one MAX_BODY_BYTES.
+BATCH_ENDPOINTS = frozenset({"submissions.create_batch"})
 
 
 def body_limit():
     settings = current_app.config["SETTINGS"]
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    return settings.max_batch_body_bytes if getattr(view, "allows_batch_body", False) else settings.max_body_bytes
+    return settings.max_batch_body_bytes if request.endpoint in BATCH_ENDPOINTS else settings.max_body_bytes
 
 
 def init_app(app):

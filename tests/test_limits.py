@@ -4,11 +4,9 @@ import time
 
 import pytest
 import yaml
-from flask import jsonify
-from flask.testing import FlaskClient
 
 from service.config import Settings
-from service.limits import allows_batch_body
+from service.limits import BATCH_ENDPOINTS
 from service.server import CoverageServer, gunicorn_options
 
 from .conftest import count_rows
@@ -42,22 +40,22 @@ def test_a_body_over_one_mebibyte_is_413_and_stores_nothing(client, admin, db):
     assert count_rows(db, "province") == 0
 
 
-def test_a_batch_view_takes_the_larger_batch_limit(make_app, admin):
-    app = make_app(max_body_bytes=100, max_batch_body_bytes=1000)
+def test_the_batch_endpoint_takes_the_larger_batch_limit(make_app, make_key, admin):
+    office = make_key("submitter", "62")
+    client = make_app(max_body_bytes=100, max_batch_body_bytes=1000).test_client()
 
-    @allows_batch_body
-    def batch():
-        from flask import request
+    def batch(size):
+        body = b'{"items": [' + b" " * (size - 13) + b"]}"
+        assert len(body) == size
+        return client.post("/v1/submissions/batch", data=body, content_type="application/json", headers=office)
 
-        return jsonify(received=len(request.get_data()))
-
-    app.add_url_rule("/test-batch", view_func=batch, methods=["POST"])
-    app.test_client_class = FlaskClient  # the route is this test's own, not in the contract
-    client = app.test_client()
-
-    assert client.post("/test-batch", data=b"x" * 500).json == {"received": 500}
-    assert client.post("/test-batch", data=b"x" * 1001).status_code == 413
+    assert batch(500).status_code == 422  # read and validated: an empty batch
+    assert batch(1001).status_code == 413
     assert client.put("/v1/provinces/62", json={"name": "x" * 200}, headers=admin).status_code == 413
+
+
+def test_every_batch_endpoint_is_a_route(app):
+    assert BATCH_ENDPOINTS <= set(app.view_functions)
 
 
 @pytest.mark.slow
