@@ -1,8 +1,8 @@
 """KTP-El coverage service: the application factory."""
-import logging
 import secrets
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from .db import make_pool
@@ -41,6 +41,17 @@ def create_app(settings=None):
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
+    # Imported here: prometheus_client must load after `serve` names PROMETHEUS_MULTIPROC_DIR.
+    # Hooked after the request id, so every answer and log line, even a 413, carries it.
+    from . import limits, logs, metrics
+
+    metrics.init_app(app)
+    logs.init_app(app, settings)
+    limits.init_app(app)
+    if settings.proxy_fix_hops:
+        hops = settings.proxy_fix_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+
     from .audit.routes import blueprint as audit_blueprint
     from .contract import blueprint as contract_blueprint
     from .coverage.routes import blueprint as coverage_blueprint
@@ -60,5 +71,4 @@ def create_app(settings=None):
     ):
         app.register_blueprint(blueprint)
 
-    logging.getLogger("service").setLevel(settings.log_level.upper())
     return app
