@@ -4,6 +4,7 @@ import secrets
 
 from flask import Flask, g, request
 
+from . import security
 from .config import Settings
 from .db import make_pool
 from .errors import register_error_handlers
@@ -29,6 +30,7 @@ def create_app(settings=None):
     app.extensions["ktpel_pools"] = {"write": write_pool, "read": read_pool}
 
     register_error_handlers(app)
+    security.install(app)
 
     @app.before_request
     def assign_request_id():
@@ -43,12 +45,14 @@ def create_app(settings=None):
 
     from .audit.routes import blueprint as audit_blueprint
     from .contract import blueprint as contract_blueprint
+    from .docs.routes import blueprint as docs_blueprint
     from .health.routes import blueprint as health_blueprint
     from .regions.routes import blueprint as regions_blueprint
     from .targets.routes import blueprint as targets_blueprint
 
     for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(docs_blueprint)
 
     logging.getLogger("service").setLevel(settings.log_level.upper())
     return app
