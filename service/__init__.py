@@ -4,7 +4,7 @@ import secrets
 
 from flask import Flask, g, request
 
-from . import security
+from . import security, wire_errors
 from .config import Settings
 from .db import make_pool
 from .errors import register_error_handlers
@@ -31,6 +31,7 @@ def create_app(settings=None):
 
     register_error_handlers(app)
     security.install(app)
+    wire_errors.install()  # whichever way gunicorn runs this app, its own refusals are problem+json
 
     @app.before_request
     def assign_request_id():

@@ -31,7 +31,4 @@ class CoverageServer(BaseApplication):
 
 
 def run(settings):
-    from . import wire_errors
-
-    wire_errors.install()  # before the workers fork, so that each of them answers problem+json
     CoverageServer(settings).run()

@@ -34,5 +34,8 @@ def write_problem(sock, status_int, reason, mesg):
 
 
 def install():
-    """Replace gunicorn's one error writer (gunicorn.util.write_error, same arguments) in this process."""
+    """Replace gunicorn's one error writer (gunicorn.util.write_error, same arguments) in this process.
+
+    Called by create_app, so it holds in each gunicorn worker (and in the master with preload_app).
+    """
     util.write_error = write_problem
