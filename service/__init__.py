@@ -4,6 +4,7 @@ import secrets
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import security, wire_errors
 from .config import Settings
 from .db import make_pool
 from .errors import register_error_handlers
@@ -29,6 +30,8 @@ def create_app(settings=None):
     app.extensions["ktpel_pools"] = {"write": write_pool, "read": read_pool}
 
     register_error_handlers(app)
+    security.install(app)
+    wire_errors.install()  # whichever way gunicorn runs this app, its own refusals are problem+json
 
     @app.before_request
     def assign_request_id():
@@ -55,6 +58,7 @@ def create_app(settings=None):
     from .audit.routes import blueprint as audit_blueprint
     from .contract import blueprint as contract_blueprint
     from .coverage.routes import blueprint as coverage_blueprint
+    from .docs.routes import blueprint as docs_blueprint
     from .health.routes import blueprint as health_blueprint
     from .regions.routes import blueprint as regions_blueprint
     from .submissions.routes import blueprint as submissions_blueprint
@@ -68,6 +72,7 @@ def create_app(settings=None):
         submissions_blueprint,
         coverage_blueprint,
         audit_blueprint,
+        docs_blueprint,
     ):
         app.register_blueprint(blueprint)
 
