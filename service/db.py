@@ -38,7 +38,11 @@ class Pool:
         with self._lock:
             if self._pool is None:
                 # Created lazily so that a service started while the database is down still boots.
-                self._pool = psycopg2.pool.ThreadedConnectionPool(0, self._maxconn, self._dsn, **self._kwargs)
+                pool = psycopg2.pool.ThreadedConnectionPool(0, self._maxconn, self._dsn, **self._kwargs)
+                # psycopg2 closes a returned connection unless fewer than minconn are idle: with 0 every
+                # transaction paid a new server connection (7x slower reads, bench/RESULTS.md). Keep them.
+                pool.minconn = self._maxconn
+                self._pool = pool
             return self._pool
 
     @property
