@@ -1,0 +1,271 @@
+"""`make bench`: load the national dataset into a fresh database and measure every scenario beside its floor.
+
+    python -m bench.run                 # the full run (about 1.9 million submissions), see bench/RESULTS.md
+    python -m bench.run --smoke         # a sliver (one province, 30 days, healthz and one read, 1 s each)
+
+Every scenario runs against `ktpel-coverage serve` (gunicorn, gthread, WEB_CONCURRENCY=2, THREADS=4) on a
+free loopback port, driven by wrk; each is run several times and the median of each figure is reported.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from . import dataset, load, queries
+from .served import Service
+
+FULL_SCENARIOS = ("healthz", "registry", "province", "nation", "regency", "regency-history", "province-history", "feed",
+                  "submission", "batch", "mixed")
+SMOKE_SCENARIOS = ("healthz", "registry", "province")
+SUBMITTING_SYSTEMS = 64  # regency systems with a key of their own scoped to their regency
+
+
+@dataclass
+class Target:
+    """What a scenario must reach, against its floor."""
+    text: str
+    check: object  # callable(row) -> bool
+
+
+def machine():
+    def first_line(path, prefix):
+        try:
+            with open(path) as f:
+                return next((line.split(":", 1)[1].strip() for line in f if line.startswith(prefix)), "?")
+        except OSError:
+            return "?"
+
+    wrk = "absent (Python generator)"
+    if load.wrk_available():
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    return {
+        "cpus": os.cpu_count(), "cpu_model": first_line("/proc/cpuinfo", "model name"),
+        "memory": first_line("/proc/meminfo", "MemTotal"), "kernel": platform.release(),
+        "python": platform.python_version(), "load_generator": wrk,
+    }
+
+
+
+
+class Bench:
+    def __init__(self, args, url, loaded, service):
+        self.args, self.url, self.loaded, self.service = args, url, loaded, service
+        self.rows = {}
+        conn = dataset.connect(url)
+        try:
+            with conn:
+                self.regencies = queries.regency_codes(conn)
+                self.provinces = sorted({c[:2] for c in self.regencies})
+                systems = self.regencies[:: max(1, len(self.regencies) // SUBMITTING_SYSTEMS)][:SUBMITTING_SYSTEMS]
+                counts = queries.current_counts(conn, regency_codes=systems, as_of=loaded["last_day"])
+        finally:
+            conn.close()
+        self.reader = dataset.create_key(url, "reader")
+        self.reader_headers = {"Authorization": f"Bearer {self.reader}"}
+        self.submitters = [(code, dataset.create_key(url, "submitter", [code], name=f"Disdukcapil {code}"),
+                            counts.get(code, 0)) for code in systems]
+
+    def available(self, path, method="GET"):
+        """Whether the service has the route yet (it is being built in parallel)."""
+        status, _ = self.service.call(method, path, token=self.reader, body={} if method == "POST" else None)
+        return status not in (404, 405)
+
+    def measure(self, name, request, jobs, *, target=None, floor=None):
+        """Warm up, then run the jobs `runs` times; the row holds the medians of the first job's figures."""
+        seconds, runs = self.args.seconds, self.args.runs
+        load.run_together(self.service.base_url, jobs, seconds=max(1, seconds // 3))
+        results = [load.run_together(self.service.base_url, jobs, seconds=seconds) for _ in range(runs)]
+        medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
+        row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb()}
+        if len(medians) > 1:
+            row["others"] = medians[1:]
+        if floor:
+            row["floor"] = floor
+            floor_row = self.rows[floor]
+            row["ratio"] = row["rps"] / floor_row["rps"]
+        if target:
+            row["target"] = target.text
+            row["met"] = bool(target.check(row))
+        self.rows[name] = row
+        self._print_row(row)
+        return row
+
+    def unavailable(self, name, request, why):
+        self.rows[name] = {"scenario": name, "request": request, "unavailable": why}
+        print(f"  {name:18} not available: {why}", flush=True)
+
+    def _print_row(self, row):
+        ratio = f" = {row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        met = "" if "met" not in row else ("  target met" if row["met"] else f"  TARGET MISSED ({row['target']})")
+        bad = row["socket_errors"] + row["status"]["4xx"] + row["status"]["5xx"]
+        errors = f"  {bad} errors/4xx/5xx!" if bad else ""
+        print(f"  {row['scenario']:18} c={row['connections']:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms"
+              f"  p99 {row['p99_ms']:7.1f} ms{ratio}  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}",
+              flush=True)
+
+    def get(self, name, paths, **kwargs):
+        return load.Workload(name=name, paths=paths, headers=self.reader_headers, **kwargs)
+
+    def run(self, scenarios):
+        c = self.args.connections
+        if "healthz" in scenarios:
+            self.measure("healthz", "GET /healthz", [(load.Workload("healthz", ["/healthz"]), c)])
+        last, first = self.loaded["last_day"], self.loaded["first_day"]
+        reads = {
+            "registry": ("GET /v1/regencies/{code}, the regencies in turn (auth + one small query)",
+                         [f"/v1/regencies/{r}" for r in self.regencies], None),
+            "province": ("GET /v1/provinces/{code}/coverage, the provinces in turn",
+                         [f"/v1/provinces/{p}/coverage" for p in self.provinces],
+                         Target(">= 50% of healthz req/s", lambda r: r["ratio"] >= 0.5)),
+            "nation": ("GET /v1/coverage", ["/v1/coverage"],
+                       Target("p99 < 50 ms at 4 connections", lambda r: r["p99_ms"] < 50)),
+            "regency": ("GET /v1/regencies/{code}/coverage, the regencies in turn",
+                        [f"/v1/regencies/{r}/coverage" for r in self.regencies], None),
+            "regency-history": ("GET /v1/regencies/{code}/coverage/history, ten years by month",
+                                [f"/v1/regencies/{r}/coverage/history?from={first}&to={last}&interval=month"
+                                 for r in self.regencies], None),
+            "province-history": ("GET /v1/provinces/{code}/coverage/history, ten years by month",
+                                 [f"/v1/provinces/{p}/coverage/history?from={first}&to={last}&interval=month"
+                                  for p in self.provinces], None),
+        }
+        for name, (request, paths, target) in reads.items():
+            if name not in scenarios:
+                continue
+            if not self.available(paths[0]):
+                self.unavailable(name, request, f"{paths[0]} answers 404")
+                continue
+            connections = 4 if name == "nation" else c
+            self.measure(name, request, [(self.get(name, paths), connections)], target=target, floor="healthz")
+        if "feed" in scenarios:
+            self.feed()
+        if "submission" in scenarios:
+            self.submission()
+        if "batch" in scenarios:
+            self.batch()
+        if "mixed" in scenarios:
+            self.mixed()
+
+    def feed(self):
+        request = "GET /v1/submissions?limit=100, first pages and a follower's next pages"
+        status, page = self.service.call("GET", "/v1/submissions?limit=100", token=self.reader)
+        if status != 200:
+            self.unavailable("feed", request, f"GET /v1/submissions answers {status}")
+            return
+        paths = ["/v1/submissions?limit=100"]
+        for _ in range(8):  # a follower's next pages, by the cursors the service hands out
+            if not page or not page.get("next_cursor"):
+                break
+            paths.append(f"/v1/submissions?limit=100&cursor={page['next_cursor']}")
+            status, page = self.service.call("GET", paths[-1], token=self.reader)
+        paths += [f"/v1/submissions?limit=100&regency={r}" for r in self.regencies[::50]]
+        self.measure("feed", request, [(self.get("feed", paths), self.args.connections)], floor="healthz")
+
+    def submissions_workload(self):
+        return load.Workload("submission", submitters=self.submitters, as_of=self.loaded["last_day"])
+
+    def submission(self):
+        request = f"POST /v1/submissions, {len(self.submitters)} regency systems, a new count each"
+        if not self.available("/v1/submissions", method="POST"):
+            self.unavailable("submission", request, "POST /v1/submissions answers 404/405")
+            return
+        self.measure("submission", request, [(self.submissions_workload(), self.args.connections)],
+                     target=Target(">= 30% of healthz req/s", lambda r: r["ratio"] >= 0.3), floor="healthz")
+
+    def batch(self):
+        request = "POST /v1/submissions/batch, 10,000 items, beside COPY of the same rows"
+        try:
+            from . import batch_ingest
+        except ImportError:
+            self.unavailable("batch", request, "bench/batch_ingest.py has not landed")
+            return
+        if not self.available("/v1/submissions/batch", method="POST"):
+            self.unavailable("batch", request, "POST /v1/submissions/batch answers 404/405")
+            return
+        self.rows.update(batch_ingest.measure(self))
+
+    def mixed(self):
+        reads = [f"/v1/provinces/{p}/coverage" for p in self.provinces] + ["/v1/coverage"] \
+            + [f"/v1/regencies/{r}/coverage" for r in self.regencies[::7]]
+        if not self.available(reads[0]) or not self.available("/v1/submissions", method="POST"):
+            self.unavailable("mixed", "dashboards reading while regency systems submit",
+                             "coverage or POST /v1/submissions not there yet")
+            return
+        dashboards = self.get("dashboard-reads", reads)
+        idle = self.measure("reads-idle", "dashboard reads alone: provinces, nation, every 7th regency",
+                            [(dashboards, 4)])
+        self.measure("reads-mixed", "the same reads while 8 connections POST submissions",
+                     [(dashboards, 4), (self.submissions_workload(), 8)],
+                     target=Target("p99 < 3x idle p99", lambda r: r["p99_ms"] < 3 * idle["p99_ms"]))
+        self.rows["reads-mixed"]["ratio_to_idle_p99"] = self.rows["reads-mixed"]["p99_ms"] / idle["p99_ms"]
+
+
+def table(rows):
+    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | worker RSS MB | target |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+    for row in rows.values():
+        if "unavailable" in row:
+            lines.append(f"| {row['scenario']} | {row['request']} | | | | | | | not available: {row['unavailable']} |")
+            continue
+        vs = f"{row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        if "ratio_to_idle_p99" in row:
+            vs = f"p99 {row['ratio_to_idle_p99']:.2f}x idle"
+        if "rows_per_second" in row:
+            vs = row.get("vs", vs)
+        target = "" if "met" not in row else (("met: " if row["met"] else "MISSED: ") + row["target"])
+        rss = "/".join(f"{x:.0f}" for x in row["rss_mb"]) if row.get("rss_mb") else ""
+        rps = f"{row['rps']:.0f}" if "rps" in row else ""
+        lines.append(f"| {row['scenario']} | {row['request']} | {row.get('connections', '')} | {rps} | "
+                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {rss} | {target} |")
+        for other in row.get("others", []):
+            lines.append(f"| | (alongside) {other.get('name', 'submissions')} | {other['connections']} | "
+                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a sliver of data, three scenarios, 1 s each")
+    parser.add_argument("--runs", type=int, help="runs per scenario (median reported); default 3, smoke 1")
+    parser.add_argument("--seconds", type=int, help="length of one run; default 5, smoke 1")
+    parser.add_argument("--connections", type=int, default=4, help="connections per scenario (default 4)")
+    parser.add_argument("--only", help="comma-separated scenarios to run")
+    parser.add_argument("--json", dest="json_path", help="write every figure here as JSON")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop the scratch database")
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (1 if args.smoke else 3)
+    args.seconds = args.seconds or (1 if args.smoke else 5)
+    scenarios = args.only.split(",") if args.only else (SMOKE_SCENARIOS if args.smoke else FULL_SCENARIOS)
+    plan = dataset.Plan.smoke() if args.smoke else dataset.Plan()
+
+    started = time.perf_counter()
+    about = machine()
+    print(f"machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['memory']} memory, "
+          f"load generator {about['load_generator']}; generator, service and database share these CPUs", flush=True)
+    with dataset.scratch_database(keep=args.keep_database) as url:
+        loaded = dataset.load(url, plan)
+        with Service(url) as service:
+            bench = Bench(args, url, loaded, service)
+            print(f"gunicorn on {service.base_url}: {len(service.worker_pids())} workers, "
+                  f"{args.runs} run(s) of {args.seconds} s per scenario, medians:", flush=True)
+            bench.run(scenarios)
+    result = {"machine": about, "loaded": loaded, "runs": args.runs, "seconds": args.seconds,
+              "scenarios": bench.rows, "total_seconds": round(time.perf_counter() - started, 1)}
+    print()
+    print(table(bench.rows))
+    print(f"\nwhole run: {result['total_seconds']} s")
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(result, f, indent=2, default=str)
+    missed = [r["scenario"] for r in bench.rows.values() if r.get("met") is False]
+    if missed:
+        print(f"targets missed: {', '.join(missed)} (see bench/RESULTS.md for why)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
