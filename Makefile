@@ -24,8 +24,11 @@ lint: install
 	$(BIN)/ruff check service tests bench
 	$(BIN)/python -m openapi_spec_validator openapi.yaml
 
+# The national benchmark (bench/RESULTS.md). It drives the service with wrk, installed from Debian if missing.
 bench: install
-	$(BIN)/python -m bench.run
+	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk) \
+		|| echo "wrk could not be installed: the slower Python load generator will be used"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pgdata .pytest_cache .ruff_cache .hypothesis *.egg-info

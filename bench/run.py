@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import dataset, load, queries
+from . import dataset, load, profiling, queries
 from .served import Service
 
 FULL_SCENARIOS = ("healthz", "registry", "province", "nation", "regency", "regency-history", "province-history", "feed",
@@ -92,7 +92,18 @@ class Bench:
             row["met"] = bool(target.check(row))
         self.rows[name] = row
         self._print_row(row)
+        if self.args.profile and profiling.available():
+            self.profile(name, jobs)
         return row
+
+    def profile(self, name, jobs):
+        """One more run with py-spy on the workers (not measured: sampling slows them a little)."""
+        sampling = profiling.Sampling(self.service.worker_pids(), self.args.seconds)
+        load.run_together(self.service.base_url, jobs, seconds=self.args.seconds)
+        summary = sampling.summary()
+        profiling.PROFILES.mkdir(exist_ok=True)
+        (profiling.PROFILES / f"{name}.txt").write_text(f"{name}: {jobs[0][0].name}\n{summary}\n")
+        print("    " + "\n    ".join(summary.splitlines()[3:9]), flush=True)
 
     def unavailable(self, name, request, why):
         self.rows[name] = {"scenario": name, "request": request, "unavailable": why}
@@ -234,11 +245,14 @@ def main(argv=None):
     parser.add_argument("--connections", type=int, default=4, help="connections per scenario (default 4)")
     parser.add_argument("--only", help="comma-separated scenarios to run")
     parser.add_argument("--json", dest="json_path", help="write every figure here as JSON")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each scenario, one run under py-spy; summaries in bench/profiles/")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the scratch database")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.seconds = args.seconds or (1 if args.smoke else 5)
     scenarios = args.only.split(",") if args.only else (SMOKE_SCENARIOS if args.smoke else FULL_SCENARIOS)
+    scenarios = ("healthz", *[s for s in scenarios if s != "healthz"])  # the floor of the others
     plan = dataset.Plan.smoke() if args.smoke else dataset.Plan()
 
     started = time.perf_counter()
