@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
 	touch $(STAMP)
 
 run: install
@@ -21,8 +21,9 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m openapi_spec_validator openapi.yaml
+	$(BIN)/hadolint Dockerfile
 
 # The national benchmark (bench/RESULTS.md). It drives the service with wrk, installed from Debian if missing.
 bench: install
