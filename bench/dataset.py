@@ -119,6 +119,7 @@ def load(url, plan, log=print):
             rows = queries.load_daily_counts(conn, regency_codes=codes, first_day=first_day, last_day=last_day,
                                              mistyped_one_in=plan.mistyped_one_in,
                                              retracted_one_in=plan.retracted_one_in)
+            rows["feed_changes"] = queries.fill_change_feed(conn)
         counts_seconds = time.perf_counter() - started - registry_seconds
         conn.autocommit = True
         queries.analyze(conn)

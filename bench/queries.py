@@ -144,3 +144,36 @@ def current_counts(conn, *, regency_codes, as_of):
             {"codes": list(regency_codes), "as_of": as_of},
         )
         return {row["regency_code"]: row["recorded"] for row in cur.fetchall()}
+
+
+def fill_change_feed(conn):
+    """Give every loaded row its place in the change feed (migration 0003), as if sent one by one.
+
+    Creations and retractions in the order they happened, as the migration does for rows stored
+    before it; then the counter the writers take their next position from. None without the feed.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('submission_change') IS NOT NULL AS present")
+        if not cur.fetchone()["present"]:
+            return None
+        cur.execute(
+            """
+            INSERT INTO submission_change (position, regency_code, as_of, submission_id, kind)
+            SELECT row_number() OVER (ORDER BY e.at, e.id, e.kind), e.regency_code, e.as_of, e.id, e.kind
+              FROM (
+                    SELECT id, regency_code, as_of, received_at AS at, 'created' AS kind FROM submission
+                    UNION ALL
+                    SELECT id, regency_code, as_of, retracted_at, 'retracted' FROM submission
+                     WHERE retracted_at IS NOT NULL
+                   ) AS e
+            """
+        )
+        changes = cur.rowcount
+        cur.execute(
+            """
+            INSERT INTO submission_feed_counter (last_position)
+            SELECT coalesce(max(position), 0) FROM submission_change
+            ON CONFLICT (singleton) DO UPDATE SET last_position = excluded.last_position
+            """
+        )
+        return changes
