@@ -11,6 +11,14 @@ def _uniform(key):
     return _UNIFORM.format(key=key)
 
 
+def _skip_foreign_key_checks(cur):
+    """For this transaction, when we may: the rows are made from the tables they point to, so the
+    per-row foreign key lookups (two million of them) check nothing and would double the load time."""
+    cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    if cur.fetchone()["rolsuper"]:
+        cur.execute("SET LOCAL session_replication_role = replica")
+
+
 def regency_codes(conn, *, province_codes=None, limit=None):
     with conn.cursor() as cur:
         cur.execute(
@@ -40,6 +48,7 @@ def load_daily_counts(conn, *, regency_codes, first_day, last_day, mistyped_one_
     }
     with conn.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '256MB'")
+        _skip_foreign_key_checks(cur)
         cur.execute(
             f"""
             CREATE TEMPORARY TABLE bench_true_count ON COMMIT DROP AS
@@ -156,6 +165,7 @@ def fill_change_feed(conn):
         cur.execute("SELECT to_regclass('submission_change') IS NOT NULL AS present")
         if not cur.fetchone()["present"]:
             return None
+        _skip_foreign_key_checks(cur)
         cur.execute(
             """
             INSERT INTO submission_change (position, regency_code, as_of, submission_id, kind)

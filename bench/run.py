@@ -10,12 +10,16 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
-from . import dataset, load, profiling, queries
+import psycopg2.extensions
+
+from . import dataset, explain, load, profiling, queries
+from .cpu import CpuAccount
 from .served import Service
 
 FULL_SCENARIOS = ("healthz", "registry", "province", "nation", "regency", "regency-history", "province-history", "feed",
@@ -54,6 +58,7 @@ def machine():
 class Bench:
     def __init__(self, args, url, loaded, service):
         self.args, self.url, self.loaded, self.service = args, url, loaded, service
+        self.database_name = psycopg2.extensions.parse_dsn(url)["dbname"]
         self.rows = {}
         conn = dataset.connect(url)
         try:
@@ -78,9 +83,14 @@ class Bench:
         """Warm up, then run the jobs `runs` times; the row holds the medians of the first job's figures."""
         seconds, runs = self.args.seconds, self.args.runs
         load.run_together(self.service.base_url, jobs, seconds=max(1, seconds // 3))
-        results = [load.run_together(self.service.base_url, jobs, seconds=seconds) for _ in range(runs)]
+        results, cpu = [], []
+        for _ in range(runs):
+            account = CpuAccount(self.service, self.database_name)
+            results.append(load.run_together(self.service.base_url, jobs, seconds=seconds))
+            cpu.append(account.shares())
         medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
-        row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb()}
+        row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
+               "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
         if len(medians) > 1:
             row["others"] = medians[1:]
         if floor:
@@ -114,9 +124,11 @@ class Bench:
         met = "" if "met" not in row else ("  target met" if row["met"] else f"  TARGET MISSED ({row['target']})")
         bad = row["socket_errors"] + row["status"]["4xx"] + row["status"]["5xx"]
         errors = f"  {bad} errors/4xx/5xx!" if bad else ""
+        cpu = row["cpu"]
         print(f"  {row['scenario']:18} c={row['connections']:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms"
-              f"  p99 {row['p99_ms']:7.1f} ms{ratio}  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}",
-              flush=True)
+              f"  p99 {row['p99_ms']:7.1f} ms{ratio}  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
+              f"  cpu: workers {cpu['workers']:.0%} db {cpu['database']:.0%} rest {cpu['everything_else']:.0%}"
+              f" idle {cpu['idle']:.0%} (load {cpu['load_average_1m']})", flush=True)
 
     def get(self, name, paths, **kwargs):
         return load.Workload(name=name, paths=paths, headers=self.reader_headers, **kwargs)
@@ -151,6 +163,8 @@ class Bench:
                 continue
             connections = 4 if name == "nation" else c
             self.measure(name, request, [(self.get(name, paths), connections)], target=target, floor="healthz")
+        if not self.args.smoke:
+            self.explain(first, last)
         if "feed" in scenarios:
             self.feed()
         if "submission" in scenarios:
@@ -159,6 +173,27 @@ class Bench:
             self.batch()
         if "mixed" in scenarios:
             self.mixed()
+
+    def explain(self, first, last):
+        """EXPLAIN ANALYZE of every statement behind the read answers, into bench/profiles/explain-*.txt."""
+        province = max(self.provinces, key=lambda p: sum(r.startswith(p + ".") for r in self.regencies))
+        regency = self.regencies[len(self.regencies) // 2]
+        requests = [
+            ("nation", "/v1/coverage"), ("province", f"/v1/provinces/{province}/coverage"),
+            ("regency", f"/v1/regencies/{regency}/coverage"),
+            ("regency-history", f"/v1/regencies/{regency}/coverage/history?from={first}&to={last}&interval=month"),
+            ("province-history", f"/v1/provinces/{province}/coverage/history?from={first}&to={last}&interval=month"),
+            ("feed", "/v1/submissions?limit=100"),
+        ]
+        requests = [(name, path) for name, path in requests if self.available(path)]
+        if not requests:
+            return
+        plans = explain.explain(self.url, requests)
+        print("  EXPLAIN ANALYZE (bench/profiles/explain-*.txt), execution ms of each statement:", flush=True)
+        for name, text in plans.items():
+            times = ", ".join(f"{t:.2f}" for t in explain.execution_times(text))
+            print(f"    {name:18} {text.splitlines()[0].split(' -> ')[1]:>4}  {times}", flush=True)
+            self.rows.get(name, {})["statement_ms"] = explain.execution_times(text)
 
     def feed(self):
         request = "GET /v1/submissions?limit=100, first pages and a follower's next pages"
@@ -215,11 +250,13 @@ class Bench:
 
 
 def table(rows):
-    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | worker RSS MB | target |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | worker RSS MB "
+             "| CPU: workers / db / rest / idle | target |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
     for row in rows.values():
         if "unavailable" in row:
-            lines.append(f"| {row['scenario']} | {row['request']} | | | | | | | not available: {row['unavailable']} |")
+            blank = "| " * 8
+            lines.append(f"| {row['scenario']} | {row['request']} {blank}| not available: {row['unavailable']} |")
             continue
         vs = f"{row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
         if "ratio_to_idle_p99" in row:
@@ -229,11 +266,14 @@ def table(rows):
         target = "" if "met" not in row else (("met: " if row["met"] else "MISSED: ") + row["target"])
         rss = "/".join(f"{x:.0f}" for x in row["rss_mb"]) if row.get("rss_mb") else ""
         rps = f"{row['rps']:.0f}" if "rps" in row else ""
+        cpu = row.get("cpu")
+        cpu = f"{cpu['workers']:.0%} / {cpu['database']:.0%} / {cpu['everything_else']:.0%} / {cpu['idle']:.0%}" \
+            if cpu else ""
         lines.append(f"| {row['scenario']} | {row['request']} | {row.get('connections', '')} | {rps} | "
-                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {rss} | {target} |")
+                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {rss} | {cpu} | {target} |")
         for other in row.get("others", []):
             lines.append(f"| | (alongside) {other.get('name', 'submissions')} | {other['connections']} | "
-                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | |")
+                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | |")
     return "\n".join(lines)
 
 

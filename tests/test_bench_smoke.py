@@ -37,6 +37,9 @@ def test_loader_gives_every_regency_one_monotone_effective_count_a_day(server_ur
                 corrected = cur.fetchall()
                 cur.execute("SELECT count(*) AS n FROM submission WHERE retracted_at IS NOT NULL")
                 retracted = cur.fetchone()["n"]
+                # the loader skips the per-row foreign key checks; the rows must still satisfy them
+                cur.execute("SELECT count(*) AS n FROM submission WHERE regency_code NOT IN (SELECT code FROM regency)")
+                orphans = cur.fetchone()["n"]
                 days = _days(loaded["first_day"], plan.days)
                 series = {code: [effective_recorded(conn, regency_code=code, as_of=day) for day in days]
                           for code in regencies}
@@ -48,6 +51,9 @@ def test_loader_gives_every_regency_one_monotone_effective_count_a_day(server_ur
     assert regencies == expected_regencies
     assert loaded["submissions"] == len(regencies) * plan.days + len(corrected) + retracted
     assert corrected and retracted, "the smoke plan must exercise corrections and retractions"
+    assert orphans == 0
+    if loaded["feed_changes"] is not None:  # every creation and every retraction is a change in the feed
+        assert loaded["feed_changes"] == loaded["submissions"] + retracted
     for code, counts in series.items():
         assert None not in counts, f"{code} lacks a day"
         assert counts == sorted(counts), f"{code}: the effective counts are not monotone"
