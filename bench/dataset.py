@@ -46,12 +46,35 @@ class Plan:
 
 
 @contextmanager
+def bench_server():
+    """The URL of BENCH_DATABASE_URL's server, or of the embedded one (in .pgdata-bench) while it runs."""
+    server_url = os.environ.get("BENCH_DATABASE_URL")
+    if server_url:
+        yield server_url
+        return
+    server, server_url = embedded.start(PROJECT / ".pgdata-bench")
+    try:
+        yield server_url
+    finally:
+        del server
+
+
+@contextmanager
+def kept_database(name):
+    """A database that an earlier run kept (--keep-database), on the same server."""
+    with bench_server() as server_url:
+        yield psycopg2.extensions.make_dsn(server_url, dbname=name)
+
+
+@contextmanager
 def scratch_database(keep=False):
     """A fresh database on BENCH_DATABASE_URL's server or the embedded one; dropped at the end."""
-    server_url = os.environ.get("BENCH_DATABASE_URL")
-    server = None
-    if not server_url:
-        server, server_url = embedded.start(PROJECT / ".pgdata-bench")
+    with bench_server() as server_url, _created_database(server_url, keep) as url:
+        yield url
+
+
+@contextmanager
+def _created_database(server_url, keep):
     name = f"ktpel_bench_{os.getpid()}_{secrets.token_hex(3)}"
     admin = psycopg2.connect(server_url)
     admin.autocommit = True
@@ -64,7 +87,6 @@ def scratch_database(keep=False):
             with admin.cursor() as cur:
                 cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         admin.close()
-        del server
 
 
 def connect(url):
@@ -122,7 +144,7 @@ def load(url, plan, log=print):
             rows["feed_changes"] = queries.fill_change_feed(conn)
         counts_seconds = time.perf_counter() - started - registry_seconds
         conn.autocommit = True
-        queries.analyze(conn)
+        queries.vacuum_analyze(conn)
         size = queries.table_sizes(conn)
     finally:
         conn.close()
@@ -135,8 +157,20 @@ def load(url, plan, log=print):
     log(f"loaded {n_provinces} provinces, {n_regencies} regencies, {size['submissions']:,} submissions "
         f"({rows['corrections']:,} corrections, {rows['retracted']:,} retracted; {size['on_disk']}) "
         f"from {first_day} to {last_day} in {loaded['seconds']} s "
-        f"(registry {loaded['registry_seconds']} s, counts {loaded['counts_seconds']} s, then ANALYZE)")
+        f"(registry {loaded['registry_seconds']} s, counts {loaded['counts_seconds']} s, then VACUUM ANALYZE)")
     return loaded
+
+
+def describe(url):
+    """The dataset an earlier run loaded (kept with --keep-database), to measure it again without loading."""
+    conn = connect(url)
+    try:
+        with conn:
+            span = queries.loaded_span(conn)
+    finally:
+        conn.close()
+    return {**span, "first_day": span["first_day"].isoformat(), "last_day": span["last_day"].isoformat(),
+            "seconds": 0, "reused": True}
 
 
 def create_key(url, role, scopes=(), name=None):

@@ -123,9 +123,25 @@ def load_daily_counts(conn, *, regency_codes, first_day, last_day, mistyped_one_
     return {"daily": daily, "corrections": corrections, "retracted": retracted}
 
 
-def analyze(conn):
+def vacuum_analyze(conn):
+    """Statistics for the planner, and the visibility map that lets index-only scans skip the heap
+    (autovacuum would get there on a live system; a bench must not wait for it)."""
     with conn.cursor() as cur:
-        cur.execute("ANALYZE")
+        cur.execute("VACUUM (ANALYZE)")
+
+
+def loaded_span(conn):
+    """What an earlier load left in the database: its first and last day and its row counts."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT min(as_of) AS first_day, max(as_of) AS last_day, count(*) AS submissions,
+                   (SELECT count(*) FROM regency) AS regencies, (SELECT count(*) FROM province) AS provinces,
+                   pg_size_pretty(pg_total_relation_size('submission')) AS on_disk
+              FROM submission
+            """
+        )
+        return cur.fetchone()
 
 
 def table_sizes(conn):

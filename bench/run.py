@@ -7,6 +7,7 @@ Every scenario runs against `ktpel-coverage serve` (gunicorn, gthread, WEB_CONCU
 free loopback port, driven by wrk; each is run several times and the median of each figure is reported.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -277,6 +278,19 @@ def table(rows):
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _database(args):
+    if args.reuse_database:
+        with dataset.kept_database(args.reuse_database) as url:
+            yield url
+    else:
+        with dataset.scratch_database(keep=args.keep_database) as url:
+            if args.keep_database:
+                name = psycopg2.extensions.parse_dsn(url)["dbname"]
+                print(f"the scratch database stays: measure it again with --reuse-database {name}", flush=True)
+            yield url
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a sliver of data, three scenarios, 1 s each")
@@ -288,6 +302,8 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true",
                         help="after each scenario, one run under py-spy; summaries in bench/profiles/")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the scratch database")
+    parser.add_argument("--reuse-database", metavar="NAME",
+                        help="measure again a database kept by --keep-database (no load)")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.seconds = args.seconds or (1 if args.smoke else 5)
@@ -299,8 +315,8 @@ def main(argv=None):
     about = machine()
     print(f"machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['memory']} memory, "
           f"load generator {about['load_generator']}; generator, service and database share these CPUs", flush=True)
-    with dataset.scratch_database(keep=args.keep_database) as url:
-        loaded = dataset.load(url, plan)
+    with _database(args) as url:
+        loaded = dataset.describe(url) if args.reuse_database else dataset.load(url, plan)
         with Service(url) as service:
             bench = Bench(args, url, loaded, service)
             print(f"gunicorn on {service.base_url}: {len(service.worker_pids())} workers, "
