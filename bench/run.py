@@ -23,7 +23,8 @@ from . import dataset, explain, load, profiling, queries
 from .cpu import CpuAccount
 from .served import Service
 
-FULL_SCENARIOS = ("healthz", "registry", "province", "nation", "regency", "regency-history", "province-history", "feed",
+FULL_SCENARIOS = ("healthz", "registry", "province", "province-public", "nation", "regency", "regency-history",
+                  "province-history", "feed",
                   "submission", "batch", "mixed")
 SMOKE_SCENARIOS = ("healthz", "registry", "province")
 SUBMITTING_SYSTEMS = 64  # regency systems with a key of their own scoped to their regency
@@ -164,6 +165,8 @@ class Bench:
                 continue
             connections = 4 if name == "nation" else c
             self.measure(name, request, [(self.get(name, paths), connections)], target=target, floor="healthz")
+        if "province-public" in scenarios and self.available(reads["province"][1][0]):
+            self.province_without_auth(reads["province"][1])
         if not self.args.smoke:
             self.explain(first, last)
         if "feed" in scenarios:
@@ -174,6 +177,16 @@ class Bench:
             self.batch()
         if "mixed" in scenarios:
             self.mixed()
+
+    def province_without_auth(self, paths):
+        """The province answer from a second service with PUBLIC_READ=true: what the key check costs."""
+        with Service(self.url, extra_env={"PUBLIC_READ": "true"}) as public:
+            measured, self.service = self.service, public
+            try:
+                self.measure("province-public", "the province answers with PUBLIC_READ=true, no key checked",
+                             [(load.Workload("province-public", paths), self.args.connections)], floor="healthz")
+            finally:
+                self.service = measured
 
     def explain(self, first, last):
         """EXPLAIN ANALYZE of every statement behind the read answers, into bench/profiles/explain-*.txt."""

@@ -25,10 +25,9 @@ class Service:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(self.port),
-               "WEB_CONCURRENCY": str(workers), **(extra_env or {})}
+               "WEB_CONCURRENCY": str(workers), "PUBLIC_READ": "false", **(extra_env or {})}
         if threads:
             env["THREADS"] = str(threads)
-        env.pop("PUBLIC_READ", None)
         self.log_path = Path(tempfile.mkstemp(prefix="ktpel-bench-gunicorn-", suffix=".log")[1])
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
