@@ -43,12 +43,16 @@ def create_app(settings=None):
 
     from .audit.routes import blueprint as audit_blueprint
     from .contract import blueprint as contract_blueprint
+    from .coverage.routes import blueprint as coverage_blueprint
     from .health.routes import blueprint as health_blueprint
     from .regions.routes import blueprint as regions_blueprint
+    from .submissions.routes import blueprint as submissions_blueprint
     from .targets.routes import blueprint as targets_blueprint
 
-    for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint):
+    for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint,
+                      coverage_blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(submissions_blueprint)
 
     logging.getLogger("service").setLevel(settings.log_level.upper())
     return app

@@ -66,11 +66,33 @@ def json_body(*, allow_empty=False):
         raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
 
 
+NUL_DETAIL = "Must not contain the NUL character (\\u0000)."
+
+
+def _nul_pointers(value, pointer=""):
+    """JSON Pointers to every string in a parsed body that holds a NUL, which PostgreSQL text cannot store."""
+    if isinstance(value, str):
+        return [pointer or "/"] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+            found += [part] if "\x00" in str(key) else _nul_pointers(item, part)
+        return found
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _nul_pointers(item, f"{pointer}/{index}")]
+    return []
+
+
 def load_body(schema, *, body=None):
     """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
     body = json_body() if body is None else body
     if not isinstance(body, dict):
         raise invalid_input({"_schema": ["The body must be a JSON object."]})
+    nul = _nul_pointers(body)
+    if nul:
+        raise InvalidInput("The request has invalid fields; see errors.",
+                           errors=[{"pointer": p, "detail": NUL_DETAIL} for p in nul])
     try:
         return schema.load(body)
     except ValidationError as exc:
@@ -88,20 +110,26 @@ def load_query(schema):
             title="Unknown query parameter", slug="unknown-query-parameter",
             errors=[{"pointer": name, "detail": "Unknown query parameter."} for name in sorted(unknown)],
         )
-    repeated = [name for name in args if len(args.getlist(name)) > 1]
+    repeated = sorted(name for name in args if len(args.getlist(name)) > 1)
     if repeated:
-        raise invalid_input({name: ["Give this parameter once."] for name in repeated})
+        raise _invalid_query([{"pointer": name, "detail": "Give this parameter once."} for name in repeated])
+    nul = sorted(name for name, value in args.items() if "\x00" in value)
+    if nul:
+        raise _invalid_query([{"pointer": name, "detail": NUL_DETAIL} for name in nul])
     try:
         return schema.load(args.to_dict())
     except ValidationError as exc:
-        errors = [
+        raise _invalid_query([
             {"pointer": name, "detail": detail}
             for name, details in sorted(exc.messages.items())
             for detail in (details if isinstance(details, list) else [str(details)])
-        ]
-        raise ApiError("A query parameter is not valid; see errors.", errors=errors,
-                       status=HTTPStatus.UNPROCESSABLE_ENTITY, slug="invalid-query",
-                       title="The query is not valid") from exc
+        ]) from exc
+
+
+def _invalid_query(errors):
+    """422 for bad query values; each pointer is the parameter's name (a query has no JSON Pointer)."""
+    return ApiError("A query parameter is not valid; see errors.", errors=errors,
+                    status=HTTPStatus.UNPROCESSABLE_ENTITY, slug="invalid-query", title="The query is not valid")
 
 
 def etag_of(payload):
@@ -186,6 +214,17 @@ def path_date(value, name):
         raise InvalidInput("The date in the path is not valid.",
                            errors=[{"pointer": name, "detail": "Must be a calendar date written YYYY-MM-DD."}])
     return day
+
+
+def cursor_matching(pattern):
+    """Shape for decode_cursor: a code the cursor carried, which must match `pattern`."""
+
+    def shape(value):
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ValueError("not a code")
+        return value
+
+    return shape
 
 
 def cursor_date(value):

@@ -10,6 +10,7 @@ from ..errors import InvalidInput, NotFound, invalid_input
 from ..web import (
     check_if_match,
     cursor_date,
+    cursor_matching,
     decode_cursor,
     json_response,
     load_body,
@@ -41,6 +42,12 @@ def _written(payload, *, created, path):
     return json_response(payload)
 
 
+def _known_code(code, pattern, what):
+    """404 for a code that cannot exist, before it reaches the database (which refuses, say, a NUL)."""
+    if not pattern.match(code):
+        raise NotFound(f"There is no {what} {code!r}.")
+
+
 def _path_code(code, pattern, example):
     if not pattern.match(code):
         raise InvalidInput("The code in the path is not valid.",
@@ -51,7 +58,7 @@ def _path_code(code, pattern, example):
 @requires("reader")
 def list_provinces():
     query = load_query(PageQuery())
-    after = decode_cursor(query["cursor"], str) if "cursor" in query else None
+    after = decode_cursor(query["cursor"], cursor_matching(PROVINCE_CODE)) if "cursor" in query else None
     with db.transaction(read_only=True) as conn:
         rows = queries.list_provinces(conn, after_code=after, limit=query["limit"] + 1)
     return page_response([province_out(r) for r in rows], limit=query["limit"], cursor_of=lambda p: p["code"])
@@ -60,6 +67,7 @@ def list_provinces():
 @blueprint.get("/v1/provinces/<code>")
 @requires("reader")
 def get_province(code):
+    _known_code(code, PROVINCE_CODE, "province")
     with db.transaction(read_only=True) as conn:
         row = queries.get_province(conn, code=code)
     if row is None:
@@ -87,7 +95,7 @@ def put_province(code):
 @requires("reader")
 def list_regencies():
     query = load_query(RegencyQuery())
-    after = decode_cursor(query["cursor"], str) if "cursor" in query else None
+    after = decode_cursor(query["cursor"], cursor_matching(REGENCY_CODE)) if "cursor" in query else None
     with db.transaction(read_only=True) as conn:
         rows = queries.list_regencies(
             conn, on=today(), after_code=after, limit=query["limit"] + 1,
@@ -99,6 +107,7 @@ def list_regencies():
 @blueprint.get("/v1/regencies/<code>")
 @requires("reader")
 def get_regency(code):
+    _known_code(code, REGENCY_CODE, "regency")
     with db.transaction(read_only=True) as conn:
         row = queries.get_regency(conn, code=code, on=today())
     if row is None:
@@ -131,6 +140,7 @@ def put_regency(code):
 @blueprint.get("/v1/regencies/<code>/eligible-population")
 @requires("reader")
 def eligible_population_history(code):
+    _known_code(code, REGENCY_CODE, "regency")
     query = load_query(PageQuery())
     after = decode_cursor(query["cursor"], cursor_date) if "cursor" in query else None
     with db.transaction(read_only=True) as conn:
@@ -146,6 +156,7 @@ def eligible_population_history(code):
 @blueprint.put("/v1/regencies/<code>/eligible-population/<effective_from>")
 @requires("admin")
 def put_eligible_population(code, effective_from):
+    _known_code(code, REGENCY_CODE, "regency")
     day = path_date(effective_from, "effective_from")
     data = load_body(EligiblePopulationPut())
     resource = f"/v1/regencies/{code}/eligible-population/{day.isoformat()}"

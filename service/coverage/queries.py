@@ -1,0 +1,152 @@
+"""SQL for coverage: the carried-forward figures of regencies as of a date, in a few set-based queries.
+
+Each regency's figures as of D are two index probes: its eligible population (primary key,
+read backwards) and its effective submission (the partial index `submission_effective`, whose
+first row with as_of <= D is the effective submission with the greatest as_of).
+"""
+
+_POPULATION_AS_OF = """
+    SELECT count
+      FROM eligible_population
+     WHERE regency_code = {regency} AND effective_from <= {day}
+     ORDER BY effective_from DESC
+     LIMIT 1
+"""
+
+_SUBMISSION_AS_OF = """
+    SELECT recorded, as_of
+      FROM submission
+     WHERE regency_code = {regency} AND as_of <= {day} AND retracted_at IS NULL
+     ORDER BY as_of DESC, id DESC
+     LIMIT 1
+"""
+
+_TARGET_AS_OF = """
+    SELECT target_percent
+      FROM national_target
+     WHERE effective_from <= {day}
+     ORDER BY effective_from DESC
+     LIMIT 1
+"""
+
+
+def _lateral(template, **names):
+    return "(" + template.format(**names) + ")"
+
+
+def target_as_of(conn, *, as_of):
+    """The national target in force on the date, or None."""
+    with conn.cursor() as cur:
+        cur.execute(_TARGET_AS_OF.format(day="%(as_of)s"), {"as_of": as_of})
+        row = cur.fetchone()
+    return None if row is None else row["target_percent"]
+
+
+def regencies_as_of(conn, *, as_of, province_code=None, regency_code=None):
+    """Every regency (of a province, or one), with its eligible population and effective count as of the date."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT r.code, r.name, r.kind, r.province_code,
+                   ep.count AS eligible_population,
+                   s.recorded, s.as_of AS last_reported_on
+              FROM regency r
+              LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
+              LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+             WHERE (%(province)s::text IS NULL OR r.province_code = %(province)s)
+               AND (%(regency)s::text IS NULL OR r.code = %(regency)s)
+             ORDER BY r.code
+            """,
+            {"as_of": as_of, "province": province_code, "regency": regency_code},
+        )
+        return cur.fetchall()
+
+
+def reported_as_of(conn, *, regency_code, as_of):
+    """The regency's effective count carried forward to the date: {recorded, last_reported_on}, or None."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT s.recorded, s.as_of AS last_reported_on
+              FROM {_lateral(_SUBMISSION_AS_OF, regency="%(regency)s", day="%(as_of)s")} s
+            """,
+            {"regency": regency_code, "as_of": as_of},
+        )
+        return cur.fetchone()
+
+
+def provinces_as_of(conn, *, as_of):
+    """Every province with its regencies' counts added up as of the date (one row per province).
+
+    eligible_population sums the regencies that have one; recorded sums the counts of those same
+    regencies (none reported counts 0); both are NULL when no regency of the province has a population.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            WITH regency_figures AS (
+                SELECT r.province_code, ep.count AS eligible_population, s.recorded, s.as_of
+                  FROM regency r
+                  LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
+                  LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+            )
+            SELECT p.code, p.name,
+                   sum(f.eligible_population)::bigint AS eligible_population,
+                   sum(coalesce(f.recorded, 0)) FILTER (WHERE f.eligible_population IS NOT NULL)::bigint AS recorded,
+                   count(f.province_code) AS regencies_total,
+                   count(f.as_of) AS regencies_reporting
+              FROM province p
+              LEFT JOIN regency_figures f ON f.province_code = p.code
+             GROUP BY p.code, p.name
+             ORDER BY p.code
+            """,
+            {"as_of": as_of},
+        )
+        return cur.fetchall()
+
+
+def regency_history(conn, *, regency_code, days):
+    """The regency's figures as of each of the days: eligible_population, recorded, target_percent."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT d.day, ep.count AS eligible_population, s.recorded, t.target_percent
+              FROM unnest(%(days)s::date[]) AS d(day)
+              LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="%(regency)s", day="d.day")} ep ON true
+              LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="%(regency)s", day="d.day")} s ON true
+              LEFT JOIN LATERAL {_lateral(_TARGET_AS_OF, day="d.day")} t ON true
+             ORDER BY d.day
+            """,
+            {"regency": regency_code, "days": days},
+        )
+        return cur.fetchall()
+
+
+def province_history(conn, *, province_code, days):
+    """The province's counts added up as of each of the days, with the target then in force."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            WITH regency_figures AS (
+                SELECT d.day, ep.count AS eligible_population, s.recorded
+                  FROM unnest(%(days)s::date[]) AS d(day)
+                 CROSS JOIN regency r
+                  LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="d.day")} ep ON true
+                  LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="d.day")} s ON true
+                 WHERE r.province_code = %(province)s
+            ), day_totals AS (
+                SELECT day,
+                       sum(eligible_population)::bigint AS eligible_population,
+                       sum(coalesce(recorded, 0)) FILTER (WHERE eligible_population IS NOT NULL)::bigint AS recorded
+                  FROM regency_figures
+                 GROUP BY day
+            )
+            SELECT d.day, dt.eligible_population, dt.recorded, t.target_percent
+              FROM unnest(%(days)s::date[]) AS d(day)
+              LEFT JOIN day_totals dt ON dt.day = d.day
+              LEFT JOIN LATERAL {_lateral(_TARGET_AS_OF, day="d.day")} t ON true
+             ORDER BY d.day
+            """,
+            {"province": province_code, "days": days},
+        )
+        return cur.fetchall()

@@ -1,0 +1,202 @@
+"""The computation rules of coverage (DESIGN section 3), in exact decimal arithmetic; no database here.
+
+Counts are ints, the target a Decimal with two places. Every percentage is computed from the
+counts in one division and rounded half-up once, at the end; bands compare exact products.
+"""
+import datetime as dt
+import decimal
+from itertools import islice
+
+HUNDRED = decimal.Decimal(100)
+CENT = decimal.Decimal("0.01")
+# Products of counts and targets are exact at this precision, and the one division before rounding
+# is within 10^-40 of the true ratio, while a ratio of counts below 10^12 that is not exactly on a
+# half-cent is more than 10^-20 away from it: rounding half-up afterwards is exact.
+_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation,
+                                                                         decimal.DivisionByZero])
+
+BANDS = (("met", 100), ("above_90", 90), ("above_60", 60))
+BELOW_ALL = "below_60"
+INTERVALS = ("day", "week", "month")
+MAX_HISTORY_POINTS = 1000
+
+
+def round_half_up(value):
+    return value.quantize(CENT, rounding=decimal.ROUND_HALF_UP)
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator as a Decimal exact to 60 digits (numerator and denominator exact)."""
+    return _EXACT.divide(_EXACT.create_decimal(numerator), _EXACT.create_decimal(denominator))
+
+
+def coverage_percent(*, recorded, eligible_population):
+    if recorded is None or eligible_population is None:
+        return None
+    return round_half_up(_ratio(_EXACT.multiply(HUNDRED, recorded), eligible_population))
+
+
+def achievement_percent(*, recorded, eligible_population, target_percent):
+    """100 × (100 × recorded / eligible) / target, from the unrounded coverage."""
+    if recorded is None or eligible_population is None or target_percent is None:
+        return None
+    return round_half_up(_ratio(_EXACT.multiply(HUNDRED * HUNDRED, recorded),
+                                _EXACT.multiply(eligible_population, target_percent)))
+
+
+def band(*, recorded, eligible_population, target_percent):
+    """The band of the exact achievement: achievement ≥ k ⇔ 100·100·recorded ≥ k·eligible·target."""
+    if recorded is None or eligible_population is None or target_percent is None:
+        return None
+    achieved = _EXACT.multiply(HUNDRED * HUNDRED, recorded)
+    for name, threshold in BANDS:
+        if achieved >= _EXACT.multiply(threshold * eligible_population, target_percent):
+            return name
+    return BELOW_ALL
+
+
+def remaining_to_target(*, recorded, eligible_population, target_percent):
+    """max(0, ceil(target / 100 × eligible) − recorded)."""
+    if recorded is None or eligible_population is None or target_percent is None:
+        return None
+    needed = _EXACT.divide(_EXACT.multiply(target_percent, eligible_population), HUNDRED)
+    needed = needed.to_integral_value(rounding=decimal.ROUND_CEILING)
+    return max(0, int(needed) - recorded)
+
+
+def figures(*, recorded, eligible_population, target_percent):
+    """The computed fields shared by a regency row, a rollup and a history point."""
+    given = {"recorded": recorded, "eligible_population": eligible_population, "target_percent": target_percent}
+    return {
+        "coverage_percent": coverage_percent(recorded=recorded, eligible_population=eligible_population),
+        "achievement_percent": achievement_percent(**given),
+        "band": band(**given),
+        "remaining_to_target": remaining_to_target(**given),
+    }
+
+
+def exact_coverage(*, recorded, eligible_population):
+    """The unrounded coverage, for ordering rows; None when it cannot be computed."""
+    if recorded is None or eligible_population is None:
+        return None
+    return _ratio(_EXACT.multiply(HUNDRED, recorded), eligible_population)
+
+
+def is_stale(*, last_reported_on, as_of, stale_after_days):
+    return last_reported_on is None or (as_of - last_reported_on).days > stale_after_days
+
+
+def regency_row(regency, *, as_of, target_percent, stale_after_days):
+    """A regency's coverage row from its registry entry and its carried-forward figures as of the date.
+
+    `regency` has code, name, kind, province_code, eligible_population, recorded, last_reported_on.
+    """
+    recorded = regency["recorded"]
+    eligible = regency["eligible_population"]
+    return {
+        "code": regency["code"],
+        "name": regency["name"],
+        "kind": regency["kind"],
+        "province_code": regency["province_code"],
+        "eligible_population": eligible,
+        "recorded": recorded,
+        "target_percent": target_percent,
+        **figures(recorded=recorded, eligible_population=eligible, target_percent=target_percent),
+        "last_reported_on": regency["last_reported_on"],
+        "stale": is_stale(last_reported_on=regency["last_reported_on"], as_of=as_of,
+                          stale_after_days=stale_after_days),
+    }
+
+
+def rollup_counts(regencies):
+    """Counts added over regencies (never percentages).
+
+    The denominator sums the eligible populations the regencies have as of the date; the numerator
+    sums the recorded counts of those same regencies, one without a submission counting 0. With no
+    eligible population at all, both are None.
+    """
+    eligible = [r for r in regencies if r["eligible_population"] is not None]
+    return {
+        "eligible_population": sum(r["eligible_population"] for r in eligible) if eligible else None,
+        "recorded": sum(r["recorded"] or 0 for r in eligible) if eligible else None,
+        "regencies_total": len(regencies),
+        "regencies_reporting": sum(1 for r in regencies if r["last_reported_on"] is not None),
+    }
+
+
+def add_rollups(rollups):
+    """Rollups of rollups (the nation over its provinces): their counts added."""
+    with_population = [r for r in rollups if r["eligible_population"] is not None]
+    return {
+        "eligible_population": sum(r["eligible_population"] for r in with_population) if with_population else None,
+        "recorded": sum(r["recorded"] for r in with_population) if with_population else None,
+        "regencies_total": sum(r["regencies_total"] for r in rollups),
+        "regencies_reporting": sum(r["regencies_reporting"] for r in rollups),
+    }
+
+
+def rollup_totals(counts, *, target_percent):
+    return {
+        "eligible_population": counts["eligible_population"],
+        "recorded": counts["recorded"],
+        **figures(recorded=counts["recorded"], eligible_population=counts["eligible_population"],
+                  target_percent=target_percent),
+        "regencies_total": counts["regencies_total"],
+        "regencies_reporting": counts["regencies_reporting"],
+    }
+
+
+def pace_per_day(*, now, earlier):
+    """Recorded per day between the reports in force as of D and as of D − 90 days.
+
+    `now` and `earlier` are (recorded, last_reported_on) pairs, either of them None when no report.
+    """
+    if now is None or earlier is None or now[1] == earlier[1]:
+        return None
+    days = (now[1] - earlier[1]).days
+    return round_half_up(_ratio(now[0] - earlier[0], days))
+
+
+def projected_target_date(*, last_reported_on, remaining, pace):
+    """last_reported_on + ceil(remaining / pace) days; None when met, without a positive pace, or past 9999."""
+    if remaining is None or remaining == 0 or pace is None or pace <= 0 or last_reported_on is None:
+        return None
+    days = _EXACT.divide(decimal.Decimal(remaining), pace).to_integral_value(rounding=decimal.ROUND_CEILING)
+    if days > (dt.date.max - last_reported_on).days:
+        return None
+    return last_reported_on + dt.timedelta(days=int(days))
+
+
+def _interval_ends(start, interval):
+    """Every end of an interval on or after start: each day, each Sunday, each month's last day."""
+    if interval == "day":
+        day = start
+        while True:
+            yield day
+            day += dt.timedelta(days=1)
+    elif interval == "week":
+        day = start + dt.timedelta(days=(6 - start.weekday()) % 7)
+        while True:
+            yield day
+            day += dt.timedelta(days=7)
+    else:
+        year, month = start.year, start.month
+        while True:
+            following = dt.date(year + month // 12, month % 12 + 1, 1)
+            yield following - dt.timedelta(days=1)
+            year, month = following.year, following.month
+
+
+def history_dates(start, end, interval, *, limit=MAX_HISTORY_POINTS):
+    """The dates of a history: each interval end in [start, end], and end itself if it is not one.
+
+    Gives at most limit + 1 dates, so that a caller can tell a range that has too many.
+    """
+    dates = []
+    for day in _interval_ends(start, interval):
+        if day > end or len(dates) > limit:
+            break
+        dates.append(day)
+    if (not dates or dates[-1] != end) and len(dates) <= limit:
+        dates.append(end)
+    return list(islice(dates, limit + 1))
