@@ -38,7 +38,9 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+                self._log.close()
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}: "
+                                   f"{self.log_path.read_text(errors='replace')[-2000:]}")
             try:
                 if self.call("GET", "/healthz", timeout=1)[0] == 200 and len(self.worker_pids()) >= workers:
                     return
@@ -46,7 +48,7 @@ class Service:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"gunicorn did not answer /healthz in {timeout} s; see {self.log_path}")
+        raise RuntimeError(f"gunicorn did not answer /healthz in {timeout} s")
 
     def call(self, method, path, *, token=None, body=None, timeout=30):
         """One request: (status, decoded JSON body or None)."""
@@ -83,6 +85,9 @@ class Service:
         return sizes
 
     def stop(self):
+        """Stop gunicorn; `worker_restarts` then says how often max_requests recycled a worker."""
+        if self._log.closed:
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -91,6 +96,8 @@ class Service:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        self.worker_restarts = self.log_path.read_text(errors="replace").count("Autorestarting worker")
+        self.log_path.unlink()
 
     def __enter__(self):
         return self
