@@ -16,7 +16,7 @@ ROLES = ("reader", "submitter", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
 TOKEN_PREFIX = "ktpel"  # noqa: S105 - a label, not a secret
 _TOKEN = re.compile(r"^ktpel_([a-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})$")
-_SCOPE = re.compile(r"^\d{2}(\.\d{2})?$")
+_SCOPE = re.compile(r"[0-9]{2}(\.[0-9]{2})?\Z")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ log = logging.getLogger(__name__)
 
 def start(data_dir):
     """Start (or join) the server in data_dir and return its URL; it stops when the last user exits."""
-    import pgserver  # imported here: only needed without DATABASE_URL
+    try:
+        import pgserver  # imported here: only needed without DATABASE_URL
+    except ImportError as exc:
+        raise RuntimeError(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed "
+            "(pip install 'ktpel-coverage[embedded]')"
+        ) from exc
 
     path = Path(data_dir).resolve()
     path.mkdir(parents=True, exist_ok=True)

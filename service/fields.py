@@ -7,7 +7,7 @@ from marshmallow import ValidationError, fields
 
 from .clock import PROGRAMME_START, today
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
 class StrictInteger(fields.Integer):
@@ -27,6 +27,7 @@ class ExactDecimal(fields.Decimal):
     default_error_messages = {
         "invalid": "Must be a number.",
         "too_precise": "Give at most {places} decimals.",
+        "too_large": "Is far too large.",
     }
 
     def __init__(self, places=2, **kwargs):
@@ -39,7 +40,11 @@ class ExactDecimal(fields.Decimal):
         number = decimal.Decimal(value)
         if not number.is_finite():
             raise self.make_error("invalid")
-        if number != number.quantize(decimal.Decimal(1).scaleb(-self.max_places), rounding=decimal.ROUND_DOWN):
+        try:
+            exact = number == number.quantize(decimal.Decimal(1).scaleb(-self.max_places), rounding=decimal.ROUND_DOWN)
+        except decimal.InvalidOperation:  # more digits than the context holds: 1e400
+            raise self.make_error("too_large") from None
+        if not exact:
             raise self.make_error("too_precise", places=self.max_places)
         return number
 

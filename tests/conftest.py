@@ -61,15 +61,28 @@ def _tables(database_url):
         cur.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migration'"
         )
-        return [row[0] for row in cur.fetchall()]
+        tables = [row[0] for row in cur.fetchall()]
+        cur.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        sequences = [row[0] for row in cur.fetchall()]
+    return tables, sequences
 
 
 @pytest.fixture
 def db(database_url, _tables):
-    """A connection to the test database, which is emptied before each test."""
+    """A connection to the test database, which is emptied before each test.
+
+    DELETE, not TRUNCATE: truncating a dozen tables costs ~0.4 s of file work per test, while
+    deleting the few rows a test leaves takes a millisecond. Foreign keys are not checked while
+    emptying (session_replication_role), and identities restart at 1 as after a fresh migrate.
+    """
+    tables, sequences = _tables
     conn = psycopg2.connect(database_url, cursor_factory=psycopg2.extras.RealDictCursor)
     with conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in _tables) + " RESTART IDENTITY CASCADE")
+        cur.execute("SET LOCAL session_replication_role = replica")
+        for table in tables:
+            cur.execute(f'DELETE FROM "{table}"')
+        for sequence in sequences:
+            cur.execute(f"SELECT setval('\"{sequence}\"', 1, false)")
     yield conn
     conn.close()
 

@@ -1,10 +1,13 @@
 """Liveness and readiness, for load balancers and orchestrators."""
+import logging
+
 from flask import Blueprint, current_app
 
 from .. import db, migrate
 from ..errors import DatabaseUnavailable
 from ..web import json_response
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
 
@@ -19,7 +22,10 @@ def readyz():
         with db.transaction() as conn:
             waiting = migrate.pending(conn)
     except migrate.MigrationError as exc:
-        raise DatabaseUnavailable(f"The database schema does not match this version: {exc}.") from exc
+        # The operator reads which file in the log (and from `ktpel-coverage migrate`); clients learn no file names.
+        log.error("not ready: %s", exc)
+        raise DatabaseUnavailable("The database schema does not match this version of the service.",
+                                  slug="schema-mismatch", title="The database schema does not match") from exc
     if waiting:
         raise DatabaseUnavailable(
             "The database is reachable but not migrated; run 'ktpel-coverage migrate'.",

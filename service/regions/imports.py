@@ -67,7 +67,7 @@ def parse_populations(text, *, filename="population"):
             problems.append(f"{where}: regency_code {row['regency_code']!r} is not of the form NN.NN")
         if day is None:
             problems.append(f"{where}: effective_from {row['effective_from']!r} is not a date YYYY-MM-DD")
-        if not row["count"].isdigit() or not 1 <= int(row["count"]) <= 2_000_000_000:
+        if not (row["count"].isascii() and row["count"].isdigit()) or not 1 <= int(row["count"]) <= 2_000_000_000:
             problems.append(f"{where}: count {row['count']!r} is not a whole number of at least 1")
         if (row["regency_code"], day) in seen:
             problems.append(f"{where}: {row['regency_code']} from {row['effective_from']} appears twice")

@@ -10,6 +10,7 @@ from ..errors import InvalidInput, NotFound, invalid_input
 from ..web import (
     check_if_match,
     cursor_date,
+    cursor_matching,
     decode_cursor,
     json_response,
     load_body,
@@ -17,6 +18,7 @@ from ..web import (
     location_of,
     page_response,
     path_date,
+    refuse_query_parameters,
 )
 from . import queries
 from .schemas import (
@@ -41,6 +43,12 @@ def _written(payload, *, created, path):
     return json_response(payload)
 
 
+def _known_code(code, pattern, what):
+    """404 for a code that cannot exist, before it reaches the database (which refuses, say, a NUL)."""
+    if not pattern.match(code):
+        raise NotFound(f"There is no {what} {code!r}.")
+
+
 def _path_code(code, pattern, example):
     if not pattern.match(code):
         raise InvalidInput("The code in the path is not valid.",
@@ -51,7 +59,7 @@ def _path_code(code, pattern, example):
 @requires("reader")
 def list_provinces():
     query = load_query(PageQuery())
-    after = decode_cursor(query["cursor"], str) if "cursor" in query else None
+    after = decode_cursor(query["cursor"], cursor_matching(PROVINCE_CODE)) if "cursor" in query else None
     with db.transaction(read_only=True) as conn:
         rows = queries.list_provinces(conn, after_code=after, limit=query["limit"] + 1)
     return page_response([province_out(r) for r in rows], limit=query["limit"], cursor_of=lambda p: p["code"])
@@ -60,6 +68,8 @@ def list_provinces():
 @blueprint.get("/v1/provinces/<code>")
 @requires("reader")
 def get_province(code):
+    refuse_query_parameters()
+    _known_code(code, PROVINCE_CODE, "province")
     with db.transaction(read_only=True) as conn:
         row = queries.get_province(conn, code=code)
     if row is None:
@@ -70,9 +80,11 @@ def get_province(code):
 @blueprint.put("/v1/provinces/<code>")
 @requires("admin")
 def put_province(code):
+    refuse_query_parameters()
     _path_code(code, PROVINCE_CODE, "62")
     data = load_body(ProvincePut())
     with db.transaction() as conn:
+        queries.lock_for_write(conn, resource=f"/v1/provinces/{code}")
         before = queries.get_province(conn, code=code, for_update=True)
         before = province_out(before) if before else None
         check_if_match(before)
@@ -87,7 +99,7 @@ def put_province(code):
 @requires("reader")
 def list_regencies():
     query = load_query(RegencyQuery())
-    after = decode_cursor(query["cursor"], str) if "cursor" in query else None
+    after = decode_cursor(query["cursor"], cursor_matching(REGENCY_CODE)) if "cursor" in query else None
     with db.transaction(read_only=True) as conn:
         rows = queries.list_regencies(
             conn, on=today(), after_code=after, limit=query["limit"] + 1,
@@ -99,6 +111,8 @@ def list_regencies():
 @blueprint.get("/v1/regencies/<code>")
 @requires("reader")
 def get_regency(code):
+    refuse_query_parameters()
+    _known_code(code, REGENCY_CODE, "regency")
     with db.transaction(read_only=True) as conn:
         row = queries.get_regency(conn, code=code, on=today())
     if row is None:
@@ -109,6 +123,7 @@ def get_regency(code):
 @blueprint.put("/v1/regencies/<code>")
 @requires("admin")
 def put_regency(code):
+    refuse_query_parameters()
     _path_code(code, REGENCY_CODE, "62.09")
     data = load_body(RegencyPut())
     if code[:2] != data["province_code"]:
@@ -118,6 +133,7 @@ def put_regency(code):
     with db.transaction() as conn:
         if queries.get_province(conn, code=data["province_code"]) is None:
             raise invalid_input({"province_code": [f"There is no province {data['province_code']}."]})
+        queries.lock_for_write(conn, resource=f"/v1/regencies/{code}")
         before = queries.get_regency(conn, code=code, on=today(), for_update=True)
         before = regency_out(before) if before else None
         check_if_match(before)
@@ -131,6 +147,7 @@ def put_regency(code):
 @blueprint.get("/v1/regencies/<code>/eligible-population")
 @requires("reader")
 def eligible_population_history(code):
+    _known_code(code, REGENCY_CODE, "regency")
     query = load_query(PageQuery())
     after = decode_cursor(query["cursor"], cursor_date) if "cursor" in query else None
     with db.transaction(read_only=True) as conn:
@@ -146,12 +163,15 @@ def eligible_population_history(code):
 @blueprint.put("/v1/regencies/<code>/eligible-population/<effective_from>")
 @requires("admin")
 def put_eligible_population(code, effective_from):
+    refuse_query_parameters()
+    _known_code(code, REGENCY_CODE, "regency")
     day = path_date(effective_from, "effective_from")
     data = load_body(EligiblePopulationPut())
     resource = f"/v1/regencies/{code}/eligible-population/{day.isoformat()}"
     with db.transaction() as conn:
         if not queries.regency_exists(conn, code=code):
             raise NotFound(f"There is no regency {code}.")
+        queries.lock_for_write(conn, resource=resource)
         before = queries.get_eligible_population(conn, regency_code=code, effective_from=day, for_update=True)
         before = eligible_population_out(before) if before else None
         check_if_match(before)

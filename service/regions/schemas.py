@@ -5,8 +5,9 @@ from marshmallow import Schema, fields, validate
 
 from ..fields import StrictInteger
 
-PROVINCE_CODE = re.compile(r"^\d{2}$")
-REGENCY_CODE = re.compile(r"^\d{2}\.\d{2}$")
+# ASCII digits and \Z: Python's \d takes any script's digits and $ a trailing newline; the database takes neither.
+PROVINCE_CODE = re.compile(r"[0-9]{2}\Z")
+REGENCY_CODE = re.compile(r"[0-9]{2}\.[0-9]{2}\Z")
 KINDS = ("kabupaten", "kota")
 
 

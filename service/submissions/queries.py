@@ -1,8 +1,171 @@
-"""SQL for submissions."""
+"""SQL for submissions, their change feed and Idempotency-Key answers.
+
+Writers follow one order in every transaction: lock the regencies (lock_regencies), read and
+write submissions, record the audit event, and append to the feed (append_changes) last.
+"""
+import psycopg2.extensions
+from psycopg2.extras import Json
+
+from ..web import dumps
+
+# Class id of the advisory locks that serialize writes per regency (any fixed number).
+_REGENCY_LOCK_CLASS = 62_2016
+
+_STATUS = """
+    CASE WHEN s.retracted_at IS NOT NULL THEN 'retracted'
+         WHEN EXISTS (SELECT 1 FROM submission n
+                       WHERE n.regency_code = s.regency_code AND n.as_of = s.as_of
+                         AND n.id > s.id AND n.retracted_at IS NULL) THEN 'superseded'
+         ELSE 'effective' END
+"""
+
+_SUBMISSION = f"""
+    SELECT s.id, s.regency_code, s.as_of, s.recorded, s.reference, s.note, s.warnings,
+           s.submitted_by_key_id, k.name AS submitted_by_name, s.received_at,
+           s.retracted_at, s.retraction_reason, {_STATUS} AS status
+      FROM submission s
+      LEFT JOIN api_key k ON k.id = s.submitted_by_key_id
+"""
+
+
+def lock_regencies(conn, *, codes):
+    """Serialize writers per regency until this transaction ends; sorted, so two batches never deadlock.
+
+    Under READ COMMITTED each later statement takes a fresh snapshot, so once the lock is held the
+    check "does this repeat the effective submission?" sees every earlier writer's commit.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT count(pg_advisory_xact_lock(%(class)s, hashtext(code)))
+              FROM (SELECT DISTINCT unnest(%(codes)s::text[]) AS code ORDER BY 1) AS c
+            """,
+            {"class": _REGENCY_LOCK_CLASS, "codes": sorted(set(codes))},
+        )
+
+
+def existing_regencies(conn, *, codes):
+    with conn.cursor() as cur:
+        cur.execute("SELECT code FROM regency WHERE code = ANY(%(codes)s::text[])", {"codes": list(set(codes))})
+        return {row["code"] for row in cur.fetchall()}
+
+
+def standing_of(conn, *, items):
+    """For each item (regency_code, as_of), in order: what the database already holds.
+
+    current_*: the effective submission for the same regency and date; previous_*: the effective
+    submission at the latest earlier date; latest_as_of: the regency's latest reported date;
+    eligible_*: its eligible population as of the date.
+    """
+    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:  # plain tuples: 10,000 rows
+        cur.execute(
+            """
+            WITH t AS (
+                SELECT * FROM unnest(%(codes)s::text[], %(days)s::date[]) WITH ORDINALITY AS t(regency_code, as_of, idx)
+            ), latest AS (
+                SELECT r.code, (SELECT s.as_of FROM submission s
+                                 WHERE s.regency_code = r.code AND s.retracted_at IS NULL
+                                 ORDER BY s.as_of DESC, s.id DESC LIMIT 1) AS as_of
+                  FROM (SELECT DISTINCT regency_code AS code FROM t) AS r
+            )
+            SELECT CASE WHEN eff.as_of = t.as_of THEN eff.id END,
+                   CASE WHEN eff.as_of = t.as_of THEN eff.recorded END,
+                   CASE WHEN eff.as_of = t.as_of THEN prev.as_of ELSE eff.as_of END,
+                   CASE WHEN eff.as_of = t.as_of THEN prev.recorded ELSE eff.recorded END,
+                   latest.as_of, ep.count, ep.effective_from
+              FROM t
+              JOIN latest ON latest.code = t.regency_code
+              -- the effective submission as of the date: the current one if it is for that very date
+              LEFT JOIN LATERAL (
+                    SELECT as_of, id, recorded FROM submission s
+                     WHERE s.regency_code = t.regency_code AND s.as_of <= t.as_of AND s.retracted_at IS NULL
+                     ORDER BY s.as_of DESC, s.id DESC LIMIT 1) eff ON true
+              -- only then is the previous one looked up (the first condition gates the index scan)
+              LEFT JOIN LATERAL (
+                    SELECT as_of, recorded FROM submission s
+                     WHERE eff.as_of = t.as_of
+                       AND s.regency_code = t.regency_code AND s.as_of < t.as_of AND s.retracted_at IS NULL
+                     ORDER BY s.as_of DESC, s.id DESC LIMIT 1) prev ON true
+              LEFT JOIN LATERAL (
+                    SELECT count, effective_from FROM eligible_population e
+                     WHERE e.regency_code = t.regency_code AND e.effective_from <= t.as_of
+                     ORDER BY e.effective_from DESC LIMIT 1) ep ON true
+             ORDER BY t.idx
+            """,
+            {"codes": [i["regency_code"] for i in items], "days": [i["as_of"].isoformat() for i in items]},
+        )
+        return [dict(zip(_STANDING, row, strict=True)) for row in cur.fetchall()]
+
+
+_STANDING = ("current_id", "current_recorded", "previous_as_of", "previous_recorded", "latest_as_of",
+             "eligible_population", "eligible_from")
+
+
+def insert_submissions(conn, *, items, key_id):
+    """Store many submissions in one statement; returns {(regency_code, as_of): id}."""
+    if not items:
+        return {}
+    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
+        cur.execute(
+            """
+            INSERT INTO submission (regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
+            SELECT t.regency_code, t.as_of, t.recorded, t.reference, t.note, coalesce(t.warnings, '[]'), %(key_id)s
+              FROM unnest(%(codes)s::text[], %(days)s::date[], %(counts)s::int[], %(refs)s::text[],
+                          %(notes)s::text[], %(warnings)s::jsonb[])
+                   AS t(regency_code, as_of, recorded, reference, note, warnings)
+            RETURNING regency_code, as_of, id
+            """,
+            {
+                "codes": [i["regency_code"] for i in items],
+                "days": [i["as_of"].isoformat() for i in items],
+                "counts": [i["recorded"] for i in items],
+                "refs": [i.get("reference") for i in items],
+                "notes": [i.get("note") for i in items],
+                "warnings": [dumps(i["warnings"]) if i["warnings"] else None for i in items],
+                "key_id": key_id,
+            },
+        )
+        return {(code, day): submission_id for code, day, submission_id in cur.fetchall()}
+
+
+def append_changes(conn, *, kind, changes):
+    """Give the changes (regency_code, as_of, submission_id) the next feed positions, in order.
+
+    Take this as the transaction's last statement: the counter row stays locked until commit, so
+    the next writer's positions come after this commit (see migration 0003), and keeping it last
+    keeps that wait short. The upsert also works when the counter table was emptied.
+    """
+    if not changes:
+        return
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            WITH counter AS (
+                INSERT INTO submission_feed_counter AS c (singleton, last_position) VALUES (true, %(n)s)
+                ON CONFLICT (singleton) DO UPDATE SET last_position = c.last_position + %(n)s
+                RETURNING last_position
+            )
+            INSERT INTO submission_change (position, regency_code, as_of, submission_id, kind)
+            SELECT counter.last_position - %(n)s + t.ord, t.regency_code, t.as_of, t.submission_id, %(kind)s
+              FROM counter,
+                   unnest(%(codes)s::text[], %(days)s::date[], %(ids)s::bigint[])
+                   WITH ORDINALITY AS t(regency_code, as_of, submission_id, ord)
+            """,
+            {
+                "n": len(changes),
+                "kind": kind,
+                "codes": [c[0] for c in changes],
+                "days": [c[1].isoformat() for c in changes],
+                "ids": [c[2] for c in changes],
+            },
+        )
 
 
 def insert_loaded_counts(conn, *, rows):
-    """Store counts loaded by an operator (seed, bench) in one statement; rows: (regency_code, as_of, recorded)."""
+    """Store counts loaded by an operator (seed, bench) in one statement; rows: (regency_code, as_of, recorded).
+
+    They carry no API key and no warnings, and enter the change feed like any other submission.
+    """
     if not rows:
         return 0
     with conn.cursor() as cur:
@@ -11,6 +174,7 @@ def insert_loaded_counts(conn, *, rows):
             INSERT INTO submission (regency_code, as_of, recorded, note)
             SELECT t.regency_code, t.as_of, t.recorded, %(note)s
               FROM unnest(%(codes)s::text[], %(days)s::date[], %(counts)s::int[]) AS t(regency_code, as_of, recorded)
+            RETURNING regency_code, as_of, id
             """,
             {
                 "codes": [r[0] for r in rows],
@@ -19,7 +183,9 @@ def insert_loaded_counts(conn, *, rows):
                 "note": "loaded from the command line",
             },
         )
-        return cur.rowcount
+        stored = cur.fetchall()
+    append_changes(conn, kind="created", changes=[(r["regency_code"], r["as_of"], r["id"]) for r in stored])
+    return len(stored)
 
 
 def effective_recorded(conn, *, regency_code, as_of):
@@ -36,3 +202,124 @@ def effective_recorded(conn, *, regency_code, as_of):
         )
         row = cur.fetchone()
     return None if row is None else row["recorded"]
+
+
+def get_submission(conn, *, submission_id):
+    with conn.cursor() as cur:
+        cur.execute(_SUBMISSION + " WHERE s.id = %(id)s", {"id": submission_id})
+        return cur.fetchone()
+
+
+def get_submissions(conn, *, ids):
+    with conn.cursor() as cur:
+        cur.execute(_SUBMISSION + " WHERE s.id = ANY(%(ids)s::bigint[]) ORDER BY s.id", {"ids": list(ids)})
+        return cur.fetchall()
+
+
+def regency_of_submission(conn, *, submission_id):
+    with conn.cursor() as cur:
+        cur.execute("SELECT regency_code FROM submission WHERE id = %(id)s", {"id": submission_id})
+        row = cur.fetchone()
+    return None if row is None else row["regency_code"]
+
+
+def retract(conn, *, submission_id, reason, key_id):
+    """Mark a submission retracted; returns (regency_code, as_of), or None when it already was."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            UPDATE submission
+               SET retracted_at = now(), retraction_reason = %(reason)s, retracted_by_key_id = %(key_id)s
+             WHERE id = %(id)s AND retracted_at IS NULL
+            RETURNING regency_code, as_of
+            """,
+            {"id": submission_id, "reason": reason, "key_id": key_id},
+        )
+        return cur.fetchone()
+
+
+def feed_high_water(conn):
+    """The last position handed out by a committed writer: every position up to it is visible now."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT coalesce(max(last_position), 0) AS high FROM submission_feed_counter")
+        return cur.fetchone()["high"]
+
+
+def changes_after(conn, *, after, up_to, limit, regency=None, province=None, as_of_from=None, as_of_to=None):
+    """Feed entries with after < position <= up_to, in position order, with the submission as it is now."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT c.position, c.kind AS change, q.*
+              FROM submission_change c
+              CROSS JOIN LATERAL ({_SUBMISSION}
+                     WHERE s.regency_code = c.regency_code AND s.id = c.submission_id) q
+             WHERE c.position > %(after)s AND c.position <= %(up_to)s
+               AND (%(regency)s::text IS NULL OR c.regency_code = %(regency)s)
+               AND (%(province)s::text IS NULL OR c.regency_code LIKE %(province)s || '.%%')
+               AND (%(from)s::date IS NULL OR c.as_of >= %(from)s)
+               AND (%(to)s::date IS NULL OR c.as_of <= %(to)s)
+             ORDER BY c.position
+             LIMIT %(limit)s
+            """,
+            {"after": after, "up_to": up_to, "limit": limit, "regency": regency, "province": province,
+             "from": as_of_from, "to": as_of_to},
+        )
+        return cur.fetchall()
+
+
+def claim_idempotency_key(conn, *, api_key_id, key, request_hash):
+    """Claim the key for this request; returns None when claimed, else the row held for it.
+
+    Answers are kept 24 hours; older rows of this API key are deleted here, lazily. A claim left
+    without an answer for 5 minutes (a process that died mid-request) may be taken over.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            DELETE FROM idempotency_key
+             WHERE api_key_id = %(api_key_id)s
+               AND (created_at < now() - interval '24 hours'
+                    OR (key = %(key)s AND status IS NULL AND created_at < now() - interval '5 minutes'))
+            """,
+            {"api_key_id": api_key_id, "key": key},
+        )
+        cur.execute(
+            """
+            INSERT INTO idempotency_key (api_key_id, key, request_hash)
+            VALUES (%(api_key_id)s, %(key)s, %(hash)s)
+            ON CONFLICT (api_key_id, key) DO NOTHING
+            RETURNING key
+            """,
+            {"api_key_id": api_key_id, "key": key, "hash": request_hash},
+        )
+        if cur.fetchone() is not None:
+            return None
+        cur.execute(
+            """
+            SELECT request_hash, status, body, headers FROM idempotency_key
+             WHERE api_key_id = %(api_key_id)s AND key = %(key)s
+            """,
+            {"api_key_id": api_key_id, "key": key},
+        )
+        return cur.fetchone() or {"request_hash": request_hash, "status": None, "body": None, "headers": None}
+
+
+def remember_answer(conn, *, api_key_id, key, status, body, headers):
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            UPDATE idempotency_key SET status = %(status)s, body = %(body)s, headers = %(headers)s
+             WHERE api_key_id = %(api_key_id)s AND key = %(key)s
+            """,
+            {"api_key_id": api_key_id, "key": key, "status": status, "body": body, "headers": Json(headers)},
+        )
+
+
+def release_idempotency_key(conn, *, api_key_id, key):
+    """Forget a claim whose request failed, so that a retry can run."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM idempotency_key WHERE api_key_id = %(api_key_id)s AND key = %(key)s AND status IS NULL",
+            {"api_key_id": api_key_id, "key": key},
+        )

@@ -1,0 +1,131 @@
+"""Every error is problem+json, and none tells a client anything about the service's insides."""
+import logging
+
+import pytest
+from flask.testing import FlaskClient
+
+from service import db as service_db
+from service.auth import requires
+
+from .conftest import count_rows
+
+INTERNALS = ("Traceback", "File \"", "psycopg2", "RuntimeError", "UndefinedTable", "SELECT", "no_such_table",
+             "relation", "secret-internal-detail", "service/", ".py")
+
+
+@pytest.fixture
+def crashing_app(make_app):
+    """The real app plus throwaway routes that fail in the ways a bug would."""
+    app = make_app(statement_timeout_ms=100)
+
+    @app.get("/v1/test-crash")
+    @requires("reader")
+    def crash():
+        raise RuntimeError("secret-internal-detail at /srv/service/x.py")
+
+    @app.get("/v1/test-bad-sql")
+    @requires("reader")
+    def bad_sql():
+        with service_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT secret FROM no_such_table")
+
+    @app.get("/v1/test-slow-sql")
+    @requires("reader")
+    def slow_sql():
+        with service_db.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_sleep(5) FROM (SELECT 'secret-internal-detail') AS no_such_table")
+
+    return app
+
+
+def assert_reveals_nothing(response):
+    text = response.get_data(as_text=True)
+    for internal in INTERNALS:
+        assert internal not in text, f"{internal!r} reached the client: {text}"
+
+
+def test_an_unexpected_exception_is_a_bare_500_problem(crashing_app, reader, caplog):
+    client = FlaskClient(crashing_app)  # the throwaway route is not in the spec
+    with caplog.at_level(logging.ERROR, logger="service.errors"):
+        response = client.get("/v1/test-crash", headers={**reader, "X-Request-ID": "crash-1"})
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["type"] == "about:blank" and body["status"] == 500
+    assert body["request_id"] == "crash-1" and response.headers["X-Request-ID"] == "crash-1"
+    assert_reveals_nothing(response)
+    # The operator still has the whole story in the log.
+    assert "secret-internal-detail" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_database_error_text_never_reaches_the_client(crashing_app, reader):
+    response = FlaskClient(crashing_app).get("/v1/test-bad-sql", headers=reader)
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert_reveals_nothing(response)
+
+
+def test_a_statement_timeout_is_503_with_retry_after_and_no_sql(crashing_app, reader):
+    response = FlaskClient(crashing_app).get("/v1/test-slow-sql", headers=reader)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert response.json["type"] == "urn:ktpel-coverage:problem:statement-timeout"
+    assert_reveals_nothing(response)
+
+
+def test_the_database_being_down_is_503_with_retry_after_and_no_connection_details():
+    from service import create_app
+    from service.config import Settings
+
+    app = create_app(Settings(database_url="postgresql://ktpel:pw-secret@127.0.0.1:9/nowhere",
+                              connect_timeout_seconds=1, pool_timeout_seconds=1))
+    try:
+        token = "ktpel_abcdefgh_" + "x" * 43
+        response = app.test_client().get("/v1/provinces", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.extensions["ktpel_pools"]["write"].closeall()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    text = response.get_data(as_text=True)
+    assert "pw-secret" not in text and "127.0.0.1" not in text and "nowhere" not in text
+    assert_reveals_nothing(response)
+
+
+def test_every_problem_carries_the_request_id(client, reader):
+    response = client.get("/v1/provinces?nope=1", headers={**reader, "X-Request-ID": "abc-123"})
+    assert response.status_code == 400
+    assert response.json["request_id"] == "abc-123"
+
+
+def test_an_unprintable_request_id_is_replaced(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "a\tb"})
+    assert response.headers["X-Request-ID"] not in ("", "a\tb")
+
+
+def test_a_request_id_is_made_when_none_is_sent_and_echoed_when_one_is(client):
+    made = {client.get("/healthz").headers["X-Request-ID"] for _ in range(3)}
+    assert len(made) == 3 and all(made)
+    assert client.get("/healthz", headers={"X-Request-ID": "lb-42"}).headers["X-Request-ID"] == "lb-42"
+
+
+def test_head_needs_a_token_like_get(client, reader):
+    assert client.head("/v1/provinces").status_code == 401
+    assert client.head("/v1/provinces", headers=reader).status_code == 200
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/json", '{"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1, '
+                         '"note": "a\\u0000b"}]}'),
+    ("text/csv", "regency_code,as_of,recorded,reference,note\n62.09,2016-06-30,1,x\x00y,\n"),
+])
+def test_a_nul_character_in_a_batch_is_422_not_a_crash(client, db, make_key, content_type, body):
+    from service.regions import queries as regions
+
+    with db:
+        regions.put_province(db, code="62", name="Kalimantan Tengah")
+        regions.put_regency(db, code="62.09", name="Lamandau", kind="kabupaten", province_code="62")
+    response = client.post("/v1/submissions/batch", data=body, content_type=content_type,
+                           headers=make_key("submitter", "62"))
+    assert response.status_code == 422
+    assert response.json["errors"][0]["pointer"].startswith("/items/0/")
+    assert count_rows(db, "submission") == 0
