@@ -129,3 +129,34 @@ def test_a_nul_character_in_a_batch_is_422_not_a_crash(client, db, make_key, con
     assert response.status_code == 422
     assert response.json["errors"][0]["pointer"].startswith("/items/0/")
     assert count_rows(db, "submission") == 0
+
+
+ODD_VALUES = ("%00", "%D9%A6%D9%A2", "62%0A", "x" * 300, "-1", "99999999999999999999", "2016-02-30", "%25", "")
+
+
+def test_no_odd_path_or_query_value_makes_a_500(app, client, db, make_key):
+    """Every /v1 route from the route table, every query parameter the spec names, fed odd values."""
+    import re
+
+    import yaml
+
+    from .contract import SPEC
+    from .test_auth import v1_operations
+
+    spec = yaml.safe_load(SPEC.read_text())
+    admin = make_key("admin")
+    crashes = []
+    for method, rule, _, _ in v1_operations(app):
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+        operation = spec["paths"].get(path, {}).get(method.lower(), {})
+        query_names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"]
+        for odd in ODD_VALUES:
+            urls = [re.sub(r"<[^>]+>", odd or "x", rule)]
+            if method == "GET":
+                sample = re.sub(r"<[^>]+>", "62", rule)
+                urls += [f"{sample}?{name}={odd}" for name in query_names]
+            for url in urls:
+                response = FlaskClient(app).open(url, method=method, headers=admin, json={})
+                if response.status_code >= 500:
+                    crashes.append((method, url, response.status_code))
+    assert not crashes, crashes
