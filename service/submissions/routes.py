@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 
 from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
+from ..clock import today
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
 from ..web import (
@@ -33,6 +34,7 @@ from .schemas import (
     SubmissionIn,
     change_out,
     csv_item,
+    plainly_valid_item,
     submission_out,
 )
 
@@ -102,6 +104,8 @@ def _create_batch(claim):
         response = json_response(payload, status, etag=False)
         if dry_run:
             conn.rollback()  # the locks taken to classify the items go too; nothing was written
+            if claim:
+                claim.remember(conn, response)
             return response
         if created:
             audit.record(conn, action="submission.batch", resource="/v1/submissions/batch",
@@ -167,16 +171,24 @@ def _csv_items():
 
 
 def _valid_batch(conn, raw_items, lines, key):
-    """The loaded items; 422 listing every problem of every item (form, regency, scope, duplicates)."""
+    """The loaded items, or every problem of every item (form, regency, scope, duplicates) at once.
+
+    422 also for items outside the key's scope (DESIGN: "any invalid or out-of-scope item: 422
+    listing every bad item"), so the sender sees every problem in one answer.
+    """
     if not raw_items:
         raise invalid_input({"items": ["Give at least one submission."]})
     if len(raw_items) > MAX_BATCH_ITEMS:
         raise invalid_input({"items": [f"Give at most {MAX_BATCH_ITEMS} submissions in one batch."]})
-    errors, items = [], []
+    errors, items, current_day = [], [], today()
     for index, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             errors.append({"pointer": f"/items/{index}", "detail": "Must be a JSON object."})
             items.append(None)
+            continue
+        loaded = plainly_valid_item(raw, current_day=current_day)
+        if loaded is not None:
+            items.append(loaded)
             continue
         try:
             items.append(_item_schema.load(raw))
@@ -203,11 +215,9 @@ def _valid_batch(conn, raw_items, lines, key):
                            "detail": f"Item {first} is for the same regency and date; "
                                      "send one count per regency and date."})
     if errors:
-        if lines is not None:
-            errors = [_with_line(e, lines) for e in errors]
-        errors.sort(key=_error_order)
-        raise InvalidInput(f"{len({_item_of(e) for e in errors})} item(s) are not valid; nothing was stored. "
-                           "See errors.", errors=errors)
+        errors = sorted(((e if lines is None else _with_line(e, lines)) for e in errors), key=_error_order)
+        raise InvalidInput(f"{len({_item_of(e) for e in errors})} item(s) are not valid or outside the API key's "
+                           "scope; nothing was stored. See errors.", errors=errors)
     return items
 
 
