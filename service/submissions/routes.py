@@ -12,7 +12,17 @@ from ..auth import current_key, ensure_covers, requires
 from ..clock import today
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
-from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
+from ..web import (
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    json_response,
+    load_body,
+    load_query,
+    location_of,
+    refuse_nul,
+    refuse_query_parameters,
+)
 from . import idempotency, queries, recording
 from .schemas import (
     CSV_COLUMNS,
@@ -156,6 +166,7 @@ def _csv_items():
                        status=HTTPStatus.BAD_REQUEST, title="Malformed CSV") from exc
     if errors:
         raise InvalidInput("Some lines of the CSV are not valid; see errors.", errors=errors)
+    refuse_nul({"items": items})  # PostgreSQL text cannot hold a NUL
     return items, lines
 
 
@@ -269,6 +280,7 @@ def _submission_id(value):
 @blueprint.get("/v1/submissions/<submission_id>")
 @requires("reader")
 def get_submission(submission_id):
+    refuse_query_parameters()
     number = _submission_id(submission_id)
     with db.transaction(read_only=True) as conn:
         row = queries.get_submission(conn, submission_id=number)
