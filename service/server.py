@@ -1,6 +1,7 @@
 """gunicorn as the service runs it, configured from the same Settings."""
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,9 +56,19 @@ class CoverageServer(BaseApplication):
 def prepare_metrics_dir(environ=os.environ):
     """An empty folder for the workers' metric files, named in the environment before they fork.
 
-    prometheus_client picks its multiprocess mode when first imported, so this must run before
-    anything imports it in this process. Returns the folder when it was made here (to remove it).
+    prometheus_client picks its multiprocess mode when first imported; if something imported it
+    already, its mode is switched here. Returns the folder when it was made here (to remove it).
     """
+    made = _metrics_dir(environ)
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        # Imported early (a module-level import somewhere): switch its mode now, before the workers
+        # fork and create their first sample; every metric here is labelled, so none exists yet.
+        values.ValueClass = values.get_value_class()
+    return made
+
+
+def _metrics_dir(environ):
     existing = environ.get(METRICS_DIR_ENV)
     if existing:
         # The operator's folder: files from a previous run would be counted again, so clear them.

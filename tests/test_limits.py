@@ -121,3 +121,12 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(make_app, ad
                                                                 headers={**admin, **forwarded})
     assert direct.headers["Location"] == "http://127.0.0.1:8000/v1/provinces/62"
     assert behind_proxy.headers["Location"] == "https://coverage.kemendagri.go.id/v1/provinces/63"
+
+
+def test_every_operation_that_takes_a_body_documents_its_413():
+    spec = yaml.safe_load(SPEC.read_text())
+    undocumented = [
+        (method, path) for path, item in spec["paths"].items() for method, operation in item.items()
+        if "requestBody" in operation and "413" not in operation.get("responses", {})
+    ]
+    assert undocumented == []

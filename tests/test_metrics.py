@@ -1,4 +1,10 @@
 """GET /metrics: Prometheus text, by route template, added up over every gunicorn worker."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -101,3 +107,18 @@ def test_metrics_add_up_every_gunicorn_worker(database_url):
     assert len(counts) == 1 and counts.pop() >= requests
     assert len(pids) == 2
     assert {value(text, "ktpel_db_pool_connections_max", pool="write") for text in scraped} == {10}
+
+
+def test_serve_switches_an_early_imported_prometheus_client_to_multiprocess_mode(tmp_path):
+    program = textwrap.dedent(f"""
+        import os
+        import prometheus_client  # imported before the folder is named, as a module-level import would
+        from service.server import prepare_metrics_dir
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
+        prepare_metrics_dir()
+        prometheus_client.Counter("probe_total", "probe", ["kind"]).labels(kind="x").inc()
+        print(sorted(os.listdir({str(tmp_path)!r})))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True).stdout
+    assert re.fullmatch(r"\['counter_\d+\.db'\]", out.strip())
