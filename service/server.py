@@ -6,6 +6,9 @@ import tempfile
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from .logs import JsonFormatter
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -27,8 +30,18 @@ def gunicorn_options(settings):
         "loglevel": s.log_level.lower(),
         "accesslog": None,  # the app writes one JSON line per request itself
         "errorlog": "-",
+        "logger_class": JsonLogger,
         "child_exit": child_exit,
     }
+
+
+class JsonLogger(Logger):
+    """gunicorn's own lines (start, worker exits, timeouts) as JSON too: one format on stderr."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 def child_exit(server, worker):

@@ -58,5 +58,9 @@ def test_gunicorn_workers_write_json_request_lines_to_stderr(database_url):
         answer = served.get("/readyz", headers={"X-Request-ID": "probe-under-gunicorn"})
         assert answer.status == 200
         lines = served.json_log_lines()
+        text = served.log_text()
     [line] = [x for x in lines if x.get("request_id") == "probe-under-gunicorn"]
     assert (line["route"], line["status"], line["logger"]) == ("/readyz", 200, "service.request")
+    # gunicorn's own lines are JSON too: a log shipper needs one format.
+    assert len(lines) == len(text.splitlines())
+    assert any(x["logger"] == "gunicorn.error" and "Booting worker" in x["message"] for x in lines)
