@@ -59,6 +59,10 @@ class CoverageServer(BaseApplication):
     def load_config(self):
         for key, value in gunicorn_options(self.settings).items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25.1 opens a control socket at one path per user ($HOME/.gunicorn), which
+            # every instance on the host would share; the service does not use it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         from . import create_app
@@ -97,8 +101,11 @@ def _metrics_dir(environ):
 
 def run(settings):
     made = prepare_metrics_dir()
+    master = os.getpid()
     try:
         CoverageServer(settings).run()
     finally:
-        if made:
+        # Workers are forked inside run() and leave through this block too: only the master may
+        # remove the folder, or a recycled worker (MAX_REQUESTS) would take every worker's metrics.
+        if made and os.getpid() == master:
             shutil.rmtree(made, ignore_errors=True)

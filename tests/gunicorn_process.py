@@ -42,6 +42,7 @@ class Served:
                 env.pop(name, None)
         fd, self.log_path = tempfile.mkstemp(prefix="ktpel-test-gunicorn-", suffix=".log")
         self._log = os.fdopen(fd, "wb")
+        self._final_log = None
         self.process = subprocess.Popen([str(CLI), "serve"], env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def __enter__(self):
@@ -77,6 +78,8 @@ class Served:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        self._final_log = Path(self.log_path).read_text(errors="replace")
+        Path(self.log_path).unlink(missing_ok=True)
 
     def worker_pids(self):
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -86,7 +89,9 @@ class Served:
             return []
 
     def log_text(self):
-        self._log.flush()
+        """Everything the server wrote so far; after stop, all of it."""
+        if self._final_log is not None:
+            return self._final_log
         return Path(self.log_path).read_text(errors="replace")
 
     def json_log_lines(self):

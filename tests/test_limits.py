@@ -104,6 +104,7 @@ def test_gunicorn_takes_its_settings_from_the_environment():
     assert cfg.address == [("127.0.0.1", 9001)]
     assert cfg.worker_class_str == "gthread"
     assert cfg.accesslog is None
+    assert cfg.settings["control_socket_disable"].get() is True
 
 
 def test_gunicorn_defaults_recycle_workers_with_jitter_and_trust_only_loopback():

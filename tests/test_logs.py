@@ -57,8 +57,8 @@ def test_gunicorn_workers_write_json_request_lines_to_stderr(database_url):
     with Served(database_url, workers=2) as served:
         answer = served.get("/readyz", headers={"X-Request-ID": "probe-under-gunicorn"})
         assert answer.status == 200
-        lines = served.json_log_lines()
-        text = served.log_text()
+    lines = served.json_log_lines()  # read once gunicorn has stopped: no line is half written
+    text = served.log_text()
     [line] = [x for x in lines if x.get("request_id") == "probe-under-gunicorn"]
     assert (line["route"], line["status"], line["logger"]) == ("/readyz", 200, "service.request")
     # gunicorn's own lines are JSON too: a log shipper needs one format.

@@ -128,8 +128,7 @@ def test_a_connection_closed_by_the_server_while_idle_is_replaced_not_answered_5
         cur.execute("SELECT pg_backend_pid() AS pid")
         first = cur.fetchone()["pid"]
     with db, db.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(%(pid)s)", {"pid": first})
-    time.sleep(0.2)  # the backend's goodbye reaches the idle socket
+        cur.execute("SELECT pg_terminate_backend(%(pid)s, 5000)", {"pid": first})  # waits until it is gone
     with pool.transaction() as conn, conn.cursor() as cur:
         cur.execute("SELECT pg_backend_pid() AS pid")
         second = cur.fetchone()["pid"]
