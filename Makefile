@@ -25,8 +25,12 @@ lint: install
 	$(BIN)/python -m openapi_spec_validator openapi.yaml
 	$(BIN)/hadolint Dockerfile
 
+# The national benchmark (bench/RESULTS.md). It drives the service with wrk, installed from Debian if missing.
 bench: install
-	$(BIN)/python -m bench.run
+	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk) \
+		|| echo "wrk could not be installed: the slower Python load generator will be used"
+	test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pgdata .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pgdata .pgdata-bench .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -4,9 +4,10 @@ import secrets
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import security, wire_errors
 from .config import Settings
 from .db import make_pool
-from .errors import register_error_handlers
+from .errors import NotFound, register_error_handlers
 from .web import ServiceJSONProvider
 
 __all__ = ["create_app"]
@@ -29,11 +30,19 @@ def create_app(settings=None):
     app.extensions["ktpel_pools"] = {"write": write_pool, "read": read_pool}
 
     register_error_handlers(app)
+    security.install(app)
+    wire_errors.install()  # whichever way gunicorn runs this app, its own refusals are problem+json
 
     @app.before_request
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else secrets.token_hex(12)
+
+    @app.before_request
+    def refuse_nul_in_the_path():
+        # No resource is named with a NUL, and PostgreSQL text cannot hold one: never let it reach a query.
+        if "\x00" in request.path:
+            raise NotFound("There is no resource at this path.")
 
     @app.after_request
     def echo_request_id(response):
@@ -55,14 +64,22 @@ def create_app(settings=None):
     from .audit.routes import blueprint as audit_blueprint
     from .contract import blueprint as contract_blueprint
     from .coverage.routes import blueprint as coverage_blueprint
+    from .docs.routes import blueprint as docs_blueprint
     from .health.routes import blueprint as health_blueprint
     from .regions.routes import blueprint as regions_blueprint
     from .submissions.routes import blueprint as submissions_blueprint
     from .targets.routes import blueprint as targets_blueprint
 
-    for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint,
-                      coverage_blueprint):
+    for blueprint in (
+        health_blueprint,
+        contract_blueprint,
+        regions_blueprint,
+        targets_blueprint,
+        submissions_blueprint,
+        coverage_blueprint,
+        audit_blueprint,
+        docs_blueprint,
+    ):
         app.register_blueprint(blueprint)
-    app.register_blueprint(submissions_blueprint)
 
     return app

@@ -1,0 +1,50 @@
+"""EXPLAIN ANALYZE of whatever SQL an endpoint runs, captured by asking the app itself (no SQL copied here)."""
+import psycopg2.extras
+
+from service import create_app
+from service.config import Settings
+
+from .profiling import PROFILES
+
+
+class ExplainingCursor(psycopg2.extras.RealDictCursor):
+    """Runs EXPLAIN (ANALYZE, BUFFERS) before each read statement and keeps the plan."""
+
+    plans = []
+
+    def execute(self, query, vars=None):
+        text = query if isinstance(query, str) else query.decode()
+        if text.lstrip().upper().startswith(("SELECT", "WITH")):
+            statement = self.mogrify(query, vars).decode()
+            super().execute("EXPLAIN (ANALYZE, BUFFERS) " + text, vars)
+            plan = "\n".join(row["QUERY PLAN"] for row in self.fetchall())
+            ExplainingCursor.plans.append((statement, plan))
+        return super().execute(query, vars)
+
+
+def explain(url, requests):
+    """{name: text of every statement with its plan} for each (name, path) served by a fresh app."""
+    app = create_app(Settings(database_url=url, public_read=True))
+    for pool in app.extensions["ktpel_pools"].values():
+        pool._kwargs["cursor_factory"] = ExplainingCursor  # the bench's only reach into the pool
+    client = app.test_client()
+    out = {}
+    for name, path in requests:
+        client.get(path)  # warm the caches, as the measured runs are
+        ExplainingCursor.plans = []
+        answer = client.get(path)
+        parts = [f"GET {path} -> {answer.status_code}"]
+        for statement, plan in ExplainingCursor.plans:
+            parts += ["", "  " + " ".join(statement.split())[:600], "", plan]
+        out[name] = "\n".join(parts)
+    for pool in app.extensions["ktpel_pools"].values():
+        pool.closeall()
+    PROFILES.mkdir(exist_ok=True)
+    for name, text in out.items():
+        (PROFILES / f"explain-{name}.txt").write_text(text + "\n")
+    return out
+
+
+def execution_times(text):
+    """The 'Execution Time' of each plan in an explain() text, in ms."""
+    return [float(line.split(":")[1].split()[0]) for line in text.splitlines() if line.startswith("Execution Time")]

@@ -1,0 +1,425 @@
+"""`make bench`: load the national dataset into a fresh database and measure every scenario beside its floor.
+
+    python -m bench.run                 # the full run (about 1.9 million submissions), see bench/RESULTS.md
+    python -m bench.run --smoke         # a sliver (one province, 30 days, healthz and one read, 1 s each)
+
+Every scenario runs against `ktpel-coverage serve` (gunicorn, gthread, WEB_CONCURRENCY=2, THREADS=4) on a
+free loopback port, driven by wrk; each is run several times and the median of each figure is reported.
+"""
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import psycopg2.extensions
+
+from . import dataset, explain, load, profiling, queries
+from .cpu import CpuAccount
+from .served import Service
+
+FULL_SCENARIOS = ("healthz", "registry", "province", "province-public", "nation", "regency", "regency-history",
+                  "province-history", "feed",
+                  "submission", "batch", "mixed")
+SMOKE_SCENARIOS = ("healthz", "registry", "province")
+SUBMITTING_SYSTEMS = 64  # regency systems with a key of their own scoped to their regency
+
+
+@dataclass
+class Target:
+    """What a scenario must reach, against its floor."""
+    text: str
+    check: object  # callable(row) -> bool
+
+
+def machine():
+    def first_line(path, prefix):
+        try:
+            with open(path) as f:
+                return next((line.split(":", 1)[1].strip() for line in f if line.startswith(prefix)), "?")
+        except OSError:
+            return "?"
+
+    wrk = "absent (Python generator)"
+    if load.wrk_available():
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    return {
+        "cpus": os.cpu_count(), "cpu_model": first_line("/proc/cpuinfo", "model name"),
+        "memory": first_line("/proc/meminfo", "MemTotal"), "kernel": platform.release(),
+        "python": platform.python_version(), "load_generator": wrk,
+    }
+
+
+
+
+class Bench:
+    def __init__(self, args, url, loaded, service):
+        self.args, self.url, self.loaded, self.service = args, url, loaded, service
+        self.database_name = psycopg2.extensions.parse_dsn(url)["dbname"]
+        self.rows = {}
+        conn = dataset.connect(url)
+        try:
+            with conn:
+                self.regencies = queries.regency_codes(conn)
+                self.provinces = sorted({c[:2] for c in self.regencies})
+                systems = self.regencies[:: max(1, len(self.regencies) // SUBMITTING_SYSTEMS)][:SUBMITTING_SYSTEMS]
+                counts = queries.current_counts(conn, regency_codes=systems, as_of=loaded["last_day"])
+        finally:
+            conn.close()
+        self.reader = dataset.create_key(url, "reader")
+        self.reader_headers = {"Authorization": f"Bearer {self.reader}"}
+        self.submitters = [(code, dataset.create_key(url, "submitter", [code], name=f"Disdukcapil {code}"),
+                            counts.get(code, 0)) for code in systems]
+
+    def available(self, path, method="GET"):
+        """Whether the service has the route yet (it is being built in parallel)."""
+        status, _ = self.service.call(method, path, token=self.reader, body={} if method == "POST" else None)
+        return status not in (404, 405)
+
+    def measure(self, name, request, jobs, *, target=None, floor=None):
+        """Warm up, then run the jobs `runs` times; the row holds the medians of the first job's figures."""
+        seconds, runs = self.args.seconds, self.args.runs
+        load.run_together(self.service.base_url, jobs, seconds=max(1, seconds // 3))
+        results, cpu = [], []
+        for _ in range(runs):
+            account = CpuAccount(self.service, self.database_name)
+            results.append(load.run_together(self.service.base_url, jobs, seconds=seconds))
+            cpu.append(account.shares())
+        medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
+        row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
+               "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
+        if len(medians) > 1:
+            row["others"] = medians[1:]
+        if floor:
+            row["floor"] = floor
+            floor_row = self.rows[floor]
+            row["ratio"] = row["rps"] / floor_row["rps"]
+        if target:
+            row["target"] = target.text
+            row["met"] = bool(target.check(row))
+        self.rows[name] = row
+        self._print_row(row)
+        if self.args.profile and profiling.available():
+            self.profile(name, jobs)
+        return row
+
+    def profile(self, name, jobs):
+        """One more run with py-spy on the workers (not measured: sampling slows them a little)."""
+        sampling = profiling.Sampling(self.service.worker_pids(), self.args.seconds)
+        load.run_together(self.service.base_url, jobs, seconds=self.args.seconds)
+        summary = sampling.summary()
+        profiling.PROFILES.mkdir(exist_ok=True)
+        (profiling.PROFILES / f"{name}.txt").write_text(f"{name}: {jobs[0][0].name}\n{summary}\n")
+        print("    " + "\n    ".join(summary.splitlines()[3:9]), flush=True)
+
+    def unavailable(self, name, request, why):
+        self.rows[name] = {"scenario": name, "request": request, "unavailable": why}
+        print(f"  {name:18} not available: {why}", flush=True)
+
+    def _print_row(self, row):
+        ratio = f" = {row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        met = "" if "met" not in row else ("  target met" if row["met"] else f"  TARGET MISSED ({row['target']})")
+        bad = row["socket_errors"] + row["status"]["4xx"] + row["status"]["5xx"]
+        errors = f"  {bad} errors/4xx/5xx!" if bad else ""
+        cpu = row["cpu"]
+        print(f"  {row['scenario']:18} c={row['connections']:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms"
+              f"  p99 {row['p99_ms']:7.1f} ms{ratio}  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
+              f"  cpu: workers {cpu['workers']:.0%} db {cpu['database']:.0%} rest {cpu['everything_else']:.0%}"
+              f" idle {cpu['idle']:.0%} (load {cpu['load_average_1m']})", flush=True)
+
+    def get(self, name, paths, **kwargs):
+        return load.Workload(name=name, paths=paths, headers=self.reader_headers, **kwargs)
+
+    def run(self, scenarios):
+        c = self.args.connections
+        if "healthz" in scenarios:
+            self.measure("healthz", "GET /healthz", [(load.Workload("healthz", ["/healthz"]), c)])
+        last, first = self.loaded["last_day"], self.loaded["first_day"]
+        reads = {
+            "registry": ("GET /v1/regencies/{code}, the regencies in turn (auth + one small query)",
+                         [f"/v1/regencies/{r}" for r in self.regencies], None),
+            "province": ("GET /v1/provinces/{code}/coverage, the provinces in turn",
+                         [f"/v1/provinces/{p}/coverage" for p in self.provinces],
+                         Target(">= 50% of healthz req/s", lambda r: r["ratio"] >= 0.5)),
+            "nation": ("GET /v1/coverage", ["/v1/coverage"],
+                       Target("p99 < 50 ms at 4 connections", lambda r: r["p99_ms"] < 50)),
+            "regency": ("GET /v1/regencies/{code}/coverage, the regencies in turn",
+                        [f"/v1/regencies/{r}/coverage" for r in self.regencies], None),
+            "regency-history": ("GET /v1/regencies/{code}/coverage/history, ten years by month",
+                                [f"/v1/regencies/{r}/coverage/history?from={first}&to={last}&interval=month"
+                                 for r in self.regencies], None),
+            "province-history": ("GET /v1/provinces/{code}/coverage/history, ten years by month",
+                                 [f"/v1/provinces/{p}/coverage/history?from={first}&to={last}&interval=month"
+                                  for p in self.provinces], None),
+        }
+        for name, (request, paths, target) in reads.items():
+            if name not in scenarios:
+                continue
+            if not self.available(paths[0]):
+                self.unavailable(name, request, f"{paths[0]} answers 404")
+                continue
+            connections = 4 if name == "nation" else c
+            self.measure(name, request, [(self.get(name, paths), connections)], target=target, floor="healthz")
+        if "province-public" in scenarios and self.available(reads["province"][1][0]):
+            self.province_without_auth(reads["province"][1])
+        if not self.args.smoke:
+            self.explain(first, last)
+        if "feed" in scenarios:
+            self.feed()
+        if "submission" in scenarios:
+            self.submission()
+        if "batch" in scenarios:
+            self.batch()
+        if "mixed" in scenarios:
+            self.mixed()
+
+    def province_without_auth(self, paths):
+        """The province answer from a second service with PUBLIC_READ=true: what the key check costs."""
+        with Service(self.url, extra_env={"PUBLIC_READ": "true"}) as public:
+            measured, self.service = self.service, public
+            try:
+                self.measure("province-public", "the province answers with PUBLIC_READ=true, no key checked",
+                             [(load.Workload("province-public", paths), self.args.connections)], floor="healthz")
+            finally:
+                self.service = measured
+
+    def explain(self, first, last):
+        """EXPLAIN ANALYZE of every statement behind the read answers, into bench/profiles/explain-*.txt."""
+        province = max(self.provinces, key=lambda p: sum(r.startswith(p + ".") for r in self.regencies))
+        regency = self.regencies[len(self.regencies) // 2]
+        requests = [
+            ("nation", "/v1/coverage"), ("province", f"/v1/provinces/{province}/coverage"),
+            ("regency", f"/v1/regencies/{regency}/coverage"),
+            ("regency-history", f"/v1/regencies/{regency}/coverage/history?from={first}&to={last}&interval=month"),
+            ("province-history", f"/v1/provinces/{province}/coverage/history?from={first}&to={last}&interval=month"),
+            ("feed", "/v1/submissions?limit=100"),
+        ]
+        requests = [(name, path) for name, path in requests if self.available(path)]
+        if not requests:
+            return
+        plans = explain.explain(self.url, requests)
+        print("  EXPLAIN ANALYZE (bench/profiles/explain-*.txt), execution ms of each statement:", flush=True)
+        for name, text in plans.items():
+            times = ", ".join(f"{t:.2f}" for t in explain.execution_times(text))
+            print(f"    {name:18} {text.splitlines()[0].split(' -> ')[1]:>4}  {times}", flush=True)
+            self.rows.get(name, {})["statement_ms"] = explain.execution_times(text)
+
+    def feed(self):
+        request = "GET /v1/submissions?limit=100, first pages and a follower's next pages"
+        status, page = self.service.call("GET", "/v1/submissions?limit=100", token=self.reader)
+        if status != 200:
+            self.unavailable("feed", request, f"GET /v1/submissions answers {status}")
+            return
+        paths = ["/v1/submissions?limit=100"]
+        for _ in range(8):  # a follower's next pages, by the cursors the service hands out
+            if not page or not page.get("next_cursor"):
+                break
+            paths.append(f"/v1/submissions?limit=100&cursor={page['next_cursor']}")
+            status, page = self.service.call("GET", paths[-1], token=self.reader)
+        paths += [f"/v1/submissions?limit=100&regency={r}" for r in self.regencies[::50]]
+        self.measure("feed", request, [(self.get("feed", paths), self.args.connections)], floor="healthz")
+
+    def submissions_workload(self):
+        return load.Workload("submission", submitters=self.submitters, as_of=self.loaded["last_day"])
+
+    def submission(self):
+        request = f"POST /v1/submissions, {len(self.submitters)} regency systems, a new count each"
+        if not self.available("/v1/submissions", method="POST"):
+            self.unavailable("submission", request, "POST /v1/submissions answers 404/405")
+            return
+        self.measure("submission", request, [(self.submissions_workload(), self.args.connections)],
+                     target=Target(">= 30% of healthz req/s", lambda r: r["ratio"] >= 0.3), floor="healthz")
+
+    def batch(self):
+        request = "POST /v1/submissions/batch, 10,000 items, beside COPY of the same rows"
+        try:
+            from . import batch_ingest
+        except ImportError:
+            self.unavailable("batch", request, "bench/batch_ingest.py has not landed")
+            return
+        if not self.available("/v1/submissions/batch", method="POST"):
+            self.unavailable("batch", request, "POST /v1/submissions/batch answers 404/405")
+            return
+        self.batch_beside_copy(batch_ingest, request)
+
+    def batch_beside_copy(self, batch_ingest, request):
+        """bench/batch_ingest.py's batches and COPY, the batches POSTed to the served instance."""
+        token = dataset.create_key(self.url, "admin", name="bench batch")
+        key_id = token.split("_")[1]
+        client = HttpClient(self.service)
+        conn = dataset.connect(self.url)
+        codes = self.regencies
+        batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(0, codes, 100))  # warm up
+        batch_seconds, copy_seconds, items = [], [], self.args.batch_items
+        try:
+            for run in range(self.args.runs):
+                batch_seconds.append(batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(1 + 2 * run, codes,
+                                                                                                    items)))
+                copy_seconds.append(batch_ingest.ingest_copy(conn, key_id, batch_ingest.rows_for(2 + 2 * run, codes,
+                                                                                                 items)))
+        finally:
+            conn.close()
+        copy_rate = items / statistics.median(copy_seconds)
+        self.rows["copy"] = {
+            "scenario": "copy", "request": f"COPY of {items:,} rows into submission (the database's floor)",
+            "connections": 1, "rps": copy_rate, "p50_ms": statistics.median(copy_seconds) * 1e3,
+            "p99_ms": max(copy_seconds) * 1e3, "rows_per_second": copy_rate,
+        }
+        batch_rate = items / statistics.median(batch_seconds)
+        row = {
+            "scenario": "batch", "request": request.replace("10,000", f"{items:,}") + " (figures are rows/s, "
+            "and the time of one batch)", "connections": 1, "rps": batch_rate,
+            "p50_ms": statistics.median(batch_seconds) * 1e3, "p99_ms": max(batch_seconds) * 1e3,
+            "rows_per_second": batch_rate, "floor": "copy", "ratio": batch_rate / copy_rate,
+            "rss_mb": self.service.worker_rss_mb(), "target": ">= 25% of COPY and >= 20,000 rows/s",
+        }
+        row["met"] = row["ratio"] >= 0.25 and batch_rate >= 20_000
+        row["vs"] = f"{row['ratio']:.0%} of COPY"
+        self.rows["batch"] = row
+        print(f"  {'copy':18} {copy_rate:10,.0f} rows/s ({statistics.median(copy_seconds):.2f} s a batch)\n"
+              f"  {'batch':18} {batch_rate:10,.0f} rows/s ({statistics.median(batch_seconds):.2f} s a batch) "
+              f"= {row['ratio']:.0%} of COPY  rss {max(row['rss_mb'] or [0]):.0f} MB"
+              f"{'  target met' if row['met'] else '  TARGET MISSED (' + row['target'] + ')'}", flush=True)
+
+    def mixed(self):
+        reads = [f"/v1/provinces/{p}/coverage" for p in self.provinces] + ["/v1/coverage"] \
+            + [f"/v1/regencies/{r}/coverage" for r in self.regencies[::7]]
+        if not self.available(reads[0]) or not self.available("/v1/submissions", method="POST"):
+            self.unavailable("mixed", "dashboards reading while regency systems submit",
+                             "coverage or POST /v1/submissions not there yet")
+            return
+        dashboards = self.get("dashboard-reads", reads)
+        idle = self.measure("reads-idle", "dashboard reads alone: provinces, nation, every 7th regency",
+                            [(dashboards, 4)])
+        self.measure("reads-mixed", "the same reads while 8 connections POST submissions",
+                     [(dashboards, 4), (self.submissions_workload(), 8)],
+                     target=Target("p99 < 3x idle p99", lambda r: r["p99_ms"] < 3 * idle["p99_ms"]))
+        self.rows["reads-mixed"]["ratio_to_idle_p99"] = self.rows["reads-mixed"]["p99_ms"] / idle["p99_ms"]
+
+
+class HttpClient:
+    """What bench/batch_ingest.py asks of Flask's test client (post, status_code, get_json), over HTTP."""
+
+    class Answer:
+        def __init__(self, status, body):
+            self.status_code, self._body = status, body
+
+        def get_json(self):
+            return json.loads(self._body)
+
+        def get_data(self, as_text=False):
+            return self._body.decode() if as_text else self._body
+
+    def __init__(self, service):
+        self._port = service.port
+
+    def post(self, path, *, data, content_type, headers):
+        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=120)
+        try:
+            conn.request("POST", path, body=data, headers={**headers, "Content-Type": content_type})
+            answer = conn.getresponse()
+            return self.Answer(answer.status, answer.read())
+        finally:
+            conn.close()
+
+
+def table(rows):
+    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | worker RSS MB "
+             "| CPU: workers / db / rest / idle | target |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
+    for row in rows.values():
+        if "unavailable" in row:
+            blank = "| " * 8
+            lines.append(f"| {row['scenario']} | {row['request']} {blank}| not available: {row['unavailable']} |")
+            continue
+        vs = f"{row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        if "ratio_to_idle_p99" in row:
+            vs = f"p99 {row['ratio_to_idle_p99']:.2f}x idle"
+        if "rows_per_second" in row:
+            vs = row.get("vs", "")
+        target = "" if "met" not in row else (("met: " if row["met"] else "MISSED: ") + row["target"])
+        rss = "/".join(f"{x:.0f}" for x in row["rss_mb"]) if row.get("rss_mb") else ""
+        rps = f"{row['rps']:.0f}" if "rps" in row else ""
+        cpu = row.get("cpu")
+        cpu = f"{cpu['workers']:.0%} / {cpu['database']:.0%} / {cpu['everything_else']:.0%} / {cpu['idle']:.0%}" \
+            if cpu else ""
+        lines.append(f"| {row['scenario']} | {row['request']} | {row.get('connections', '')} | {rps} | "
+                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {rss} | {cpu} | {target} |")
+        for other in row.get("others", []):
+            lines.append(f"| | (alongside) {other.get('name', 'submissions')} | {other['connections']} | "
+                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | |")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _database(args):
+    if args.reuse_database:
+        with dataset.kept_database(args.reuse_database) as url:
+            yield url
+    else:
+        with dataset.scratch_database(keep=args.keep_database) as url:
+            if args.keep_database:
+                name = psycopg2.extensions.parse_dsn(url)["dbname"]
+                print(f"the scratch database stays: measure it again with --reuse-database {name}", flush=True)
+            yield url
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a sliver of data, three scenarios, 1 s each")
+    parser.add_argument("--runs", type=int, help="runs per scenario (median reported); default 3, smoke 1")
+    parser.add_argument("--seconds", type=int, help="length of one run; default 5, smoke 1")
+    parser.add_argument("--connections", type=int, default=4, help="connections per scenario (default 4)")
+    parser.add_argument("--only", help="comma-separated scenarios to run")
+    parser.add_argument("--batch-items", type=int, default=10_000, help="items per batch (default 10,000)")
+    parser.add_argument("--json", dest="json_path", help="write every figure here as JSON")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each scenario, one run under py-spy; summaries in bench/profiles/")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop the scratch database")
+    parser.add_argument("--reuse-database", metavar="NAME",
+                        help="measure again a database kept by --keep-database (no load)")
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (1 if args.smoke else 3)
+    args.seconds = args.seconds or (1 if args.smoke else 5)
+    scenarios = args.only.split(",") if args.only else (SMOKE_SCENARIOS if args.smoke else FULL_SCENARIOS)
+    scenarios = ("healthz", *[s for s in scenarios if s != "healthz"])  # the floor of the others
+    plan = dataset.Plan.smoke() if args.smoke else dataset.Plan()
+
+    started = time.perf_counter()
+    about = machine()
+    print(f"machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['memory']} memory, "
+          f"load generator {about['load_generator']}; generator, service and database share these CPUs", flush=True)
+    with _database(args) as url:
+        loaded = dataset.describe(url) if args.reuse_database else dataset.load(url, plan)
+        with Service(url) as service:
+            bench = Bench(args, url, loaded, service)
+            print(f"gunicorn on {service.base_url}: {len(service.worker_pids())} workers, "
+                  f"{args.runs} run(s) of {args.seconds} s per scenario, medians:", flush=True)
+            bench.run(scenarios)
+    generator = max((r.get("generator_cpu_share", 0) for r in bench.rows.values()), default=0)
+    result = {"machine": about, "loaded": loaded, "runs": args.runs, "seconds": args.seconds,
+              "scenarios": bench.rows, "worker_restarts": service.worker_restarts,
+              "generator_max_cpu_of_one_core": generator, "total_seconds": round(time.perf_counter() - started, 1)}
+    print()
+    print(table(bench.rows))
+    print(f"\nthe load generator used at most {generator:.0%} of one core in any scenario; gunicorn restarted a "
+          f"worker {service.worker_restarts} times (max_requests) during the run")
+    print(f"\nwhole run: {result['total_seconds']} s")
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(result, f, indent=2, default=str)
+    missed = [r["scenario"] for r in bench.rows.values() if r.get("met") is False]
+    if missed:
+        print(f"targets missed: {', '.join(missed)} (see bench/RESULTS.md for why)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
