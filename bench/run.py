@@ -403,13 +403,16 @@ def main(argv=None):
                   f"{args.runs} run(s) of {args.seconds} s per scenario, medians:", flush=True)
             bench.run(scenarios)
     generator = max((r.get("generator_cpu_share", 0) for r in bench.rows.values()), default=0)
+    largest_worker = max((mb for r in bench.rows.values() for mb in r.get("rss_mb") or []), default=0)
     result = {"machine": about, "loaded": loaded, "runs": args.runs, "seconds": args.seconds,
-              "scenarios": bench.rows, "worker_restarts": service.worker_restarts,
+              "scenarios": bench.rows, "worker_restarts": service.worker_restarts, "largest_worker_mb": largest_worker,
               "generator_max_cpu_of_one_core": generator, "total_seconds": round(time.perf_counter() - started, 1)}
     print()
     print(table(bench.rows))
     print(f"\nthe load generator used at most {generator:.0%} of one core in any scenario; gunicorn restarted a "
           f"worker {service.worker_restarts} times (max_requests) during the run")
+    print(f"the largest worker held {largest_worker:.0f} MB at the end of a scenario: target < 120 MB "
+          f"{'met' if largest_worker < 120 else 'MISSED'}")
     print(f"\nwhole run: {result['total_seconds']} s")
     if args.json_path:
         with open(args.json_path, "w") as f:
