@@ -94,12 +94,22 @@ class Bench:
         medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
         row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
                "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
+        # What one request costs the service and its database in CPU, whoever else uses the machine:
+        # the throughput it would reach with the cores to itself is their number divided by that.
+        cores = os.cpu_count() or 1
+        all_requests = [sum(job["rps"] for job in r) for r in results]
+        row["cpu_ms_per_request"] = statistics.median(
+            (c["workers"] + c["database"]) * cores * 1000 / n
+            for c, n in zip(cpu, all_requests, strict=True) if n
+        )
+        row["alone_rps"] = cores * 1000 / row["cpu_ms_per_request"]
         if len(medians) > 1:
             row["others"] = medians[1:]
         if floor:
             row["floor"] = floor
             floor_row = self.rows[floor]
             row["ratio"] = row["rps"] / floor_row["rps"]
+            row["alone_ratio"] = row["alone_rps"] / floor_row["alone_rps"]
         if target:
             row["target"] = target.text
             row["met"] = bool(target.check(row))
@@ -124,12 +134,14 @@ class Bench:
 
     def _print_row(self, row):
         ratio = f" = {row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        alone = f" ({row['alone_ratio']:.0%} by CPU cost)" if "alone_ratio" in row else ""
         met = "" if "met" not in row else ("  target met" if row["met"] else f"  TARGET MISSED ({row['target']})")
         bad = row["socket_errors"] + row["status"]["4xx"] + row["status"]["5xx"]
         errors = f"  {bad} errors/4xx/5xx!" if bad else ""
         cpu = row["cpu"]
         print(f"  {row['scenario']:18} c={row['connections']:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms"
-              f"  p99 {row['p99_ms']:7.1f} ms{ratio}  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
+              f"  p99 {row['p99_ms']:7.1f} ms{ratio}{alone}  {row['cpu_ms_per_request']:.2f} CPU ms/req"
+              f"  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
               f"  cpu: workers {cpu['workers']:.0%} db {cpu['database']:.0%} rest {cpu['everything_else']:.0%}"
               f" idle {cpu['idle']:.0%} (load {cpu['load_average_1m']})", flush=True)
 
@@ -330,12 +342,12 @@ class HttpClient:
 
 
 def table(rows):
-    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | worker RSS MB "
-             "| CPU: workers / db / rest / idle | target |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
+    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | CPU ms/req (vs floor) "
+             "| worker RSS MB | CPU: workers / db / rest / idle | target |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |"]
     for row in rows.values():
         if "unavailable" in row:
-            blank = "| " * 8
+            blank = "| " * 9
             lines.append(f"| {row['scenario']} | {row['request']} {blank}| not available: {row['unavailable']} |")
             continue
         vs = f"{row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
@@ -349,11 +361,15 @@ def table(rows):
         cpu = row.get("cpu")
         cpu = f"{cpu['workers']:.0%} / {cpu['database']:.0%} / {cpu['everything_else']:.0%} / {cpu['idle']:.0%}" \
             if cpu else ""
+        cost = f"{row['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in row else ""
+        if "alone_ratio" in row:
+            cost += f" ({row['alone_ratio']:.0%})"
         lines.append(f"| {row['scenario']} | {row['request']} | {row.get('connections', '')} | {rps} | "
-                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {rss} | {cpu} | {target} |")
+                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {cost} | {rss} | {cpu} "
+                     f"| {target} |")
         for other in row.get("others", []):
             lines.append(f"| | (alongside) {other.get('name', 'submissions')} | {other['connections']} | "
-                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | |")
+                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | | |")
     return "\n".join(lines)
 
 
