@@ -266,15 +266,24 @@ class Bench:
         key_id = token.split("_")[1]
         client = HttpClient(self.service)
         conn = dataset.connect(self.url)
-        codes = self.regencies
-        batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(0, codes, 100))  # warm up
-        batch_seconds, copy_seconds, items = [], [], self.args.batch_items
+        codes, items = self.regencies, self.args.batch_items
+        with conn:  # rows_for(n) takes dates of its own from 2012 on: past those of earlier runs, if any
+            first = 1 - (-queries.submissions_before(conn, day="2016-01-01") // items)
+        batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(first, codes, items)[:100])  # warm up
+        batch_seconds, copy_seconds = [], []
         try:
             for run in range(self.args.runs):
-                batch_seconds.append(batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(1 + 2 * run, codes,
-                                                                                                    items)))
-                copy_seconds.append(batch_ingest.ingest_copy(conn, key_id, batch_ingest.rows_for(2 + 2 * run, codes,
-                                                                                                 items)))
+                rows = batch_ingest.rows_for(first + 1 + 2 * run, codes, items)
+                batch_seconds.append(batch_ingest.ingest_batch(client, token, rows))
+                rows = batch_ingest.rows_for(first + 2 + 2 * run, codes, items)
+                copy_seconds.append(batch_ingest.ingest_copy(conn, key_id, rows))
+            if self.args.profile and profiling.available():
+                sampling = profiling.Sampling(self.service.worker_pids(), round(statistics.median(batch_seconds)) + 1)
+                rows = batch_ingest.rows_for(first + 1 + 2 * self.args.runs, codes, items)
+                batch_ingest.ingest_batch(client, token, rows)
+                summary = sampling.summary()
+                profiling.PROFILES.mkdir(exist_ok=True)
+                (profiling.PROFILES / "batch.txt").write_text(f"batch: one {items:,}-item batch\n{summary}\n")
         finally:
             conn.close()
         copy_rate = items / statistics.median(copy_seconds)
