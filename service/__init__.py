@@ -1,9 +1,10 @@
 """KTP-El coverage service: the application factory."""
-import logging
 import secrets
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import security, wire_errors
 from .config import Settings
 from .db import make_pool
 from .errors import register_error_handlers
@@ -29,6 +30,8 @@ def create_app(settings=None):
     app.extensions["ktpel_pools"] = {"write": write_pool, "read": read_pool}
 
     register_error_handlers(app)
+    security.install(app)
+    wire_errors.install()  # whichever way gunicorn runs this app, its own refusals are problem+json
 
     @app.before_request
     def assign_request_id():
@@ -41,18 +44,36 @@ def create_app(settings=None):
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
+    # Imported here: prometheus_client must load after `serve` names PROMETHEUS_MULTIPROC_DIR.
+    # Hooked after the request id, so every answer and log line, even a 413, carries it.
+    from . import limits, logs, metrics
+
+    metrics.init_app(app)
+    logs.init_app(app, settings)
+    limits.init_app(app)
+    if settings.proxy_fix_hops:
+        hops = settings.proxy_fix_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+
     from .audit.routes import blueprint as audit_blueprint
     from .contract import blueprint as contract_blueprint
     from .coverage.routes import blueprint as coverage_blueprint
+    from .docs.routes import blueprint as docs_blueprint
     from .health.routes import blueprint as health_blueprint
     from .regions.routes import blueprint as regions_blueprint
     from .submissions.routes import blueprint as submissions_blueprint
     from .targets.routes import blueprint as targets_blueprint
 
-    for blueprint in (health_blueprint, contract_blueprint, regions_blueprint, targets_blueprint, audit_blueprint,
-                      coverage_blueprint):
+    for blueprint in (
+        health_blueprint,
+        contract_blueprint,
+        regions_blueprint,
+        targets_blueprint,
+        submissions_blueprint,
+        coverage_blueprint,
+        audit_blueprint,
+        docs_blueprint,
+    ):
         app.register_blueprint(blueprint)
-    app.register_blueprint(submissions_blueprint)
 
-    logging.getLogger("service").setLevel(settings.log_level.upper())
     return app

@@ -32,8 +32,14 @@ def resolve_settings(**overrides):
 
 @contextmanager
 def connection(settings):
-    conn = psycopg2.connect(settings.database_url, cursor_factory=psycopg2.extras.RealDictCursor,
-                            connect_timeout=settings.connect_timeout_seconds, application_name="ktpel-coverage-cli")
+    try:
+        conn = psycopg2.connect(settings.database_url, cursor_factory=psycopg2.extras.RealDictCursor,
+                                connect_timeout=settings.connect_timeout_seconds,
+                                application_name="ktpel-coverage-cli")
+    except psycopg2.OperationalError as exc:
+        # The operator needs the server's reason, not a traceback.
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f"cannot connect to the database: {reason}") from exc
     try:
         yield conn
     finally:
@@ -132,7 +138,7 @@ def regions():
 def regions_import(provinces_file, regencies_file):
     """Create or update provinces and regencies from CSV; a bad line rejects the whole import."""
     try:
-        provinces, regencies = parse_regions(provinces_file.read(), regencies_file.read(),
+        provinces, regencies = parse_regions(_text_of(provinces_file), _text_of(regencies_file),
                                              provinces_name=provinces_file.name, regencies_name=regencies_file.name)
         settings = resolve_settings()
         with transaction(settings) as conn:
@@ -152,13 +158,20 @@ def population():
 def population_import(population_file):
     """Create or update eligible populations from CSV regency_code,effective_from,count,source."""
     try:
-        rows = parse_populations(population_file.read(), filename=population_file.name)
+        rows = parse_populations(_text_of(population_file), filename=population_file.name)
         settings = resolve_settings()
         with transaction(settings) as conn:
             counts = import_populations(conn, rows, filename=population_file.name)
     except ImportRejected as exc:
         _reject(exc)
     click.echo(_counts_line(counts))
+
+
+def _text_of(file):
+    try:
+        return file.read()
+    except UnicodeDecodeError as exc:
+        raise ImportRejected([f"{file.name}: not UTF-8 text (byte {exc.start} cannot be read)"]) from exc
 
 
 def _reject(exc):
@@ -178,6 +191,8 @@ def keys_group():
 @click.option("--scope", "scopes", multiple=True, help="Province (NN) or regency (NN.NN) code; repeatable")
 def keys_create(name, role, scopes):
     """Create a key and print its token, alone, on standard output: it is shown only once."""
+    if not 1 <= len(name.strip()) <= 200:
+        raise click.BadParameter("give a name of 1 to 200 characters", param_hint="--name")
     bad = [s for s in scopes if not valid_scope(s)]
     if bad:
         raise click.BadParameter(f"not a province or regency code: {', '.join(bad)}", param_hint="--scope")
@@ -188,7 +203,7 @@ def keys_create(name, role, scopes):
     settings = resolve_settings()
     key_id, token, token_hash = new_token()
     with transaction(settings) as conn:
-        row = keys.create_key(conn, key_id=key_id, name=name, role=role, scopes=scopes, token_hash=token_hash)
+        row = keys.create_key(conn, key_id=key_id, name=name.strip(), role=role, scopes=scopes, token_hash=token_hash)
         audit.record(conn, action="api_key.create", resource=f"api-keys/{key_id}",
                      after={k: row[k] for k in ("id", "name", "role", "scopes")})
     click.echo(f"created key {key_id} ({role})", err=True)

@@ -14,12 +14,22 @@ class Settings:
     embedded_data_dir: str = ".pgdata"
     host: str = "127.0.0.1"
     port: int = 8000
+    # gunicorn: see docs/operations.md for why gthread and these defaults
     web_concurrency: int = 2
     threads: int = 4
+    worker_class: str = "gthread"
+    worker_timeout_seconds: int = 30
+    graceful_timeout_seconds: int = 20
+    keepalive_seconds: int = 5
+    max_requests: int = 10_000
+    max_requests_jitter: int = 1_000
+    # behind a proxy: gunicorn trusts X-Forwarded-Proto from these addresses; ProxyFix trusts
+    # X-Forwarded-For/-Proto/-Host/-Prefix from this many proxies in front (0: not behind one)
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    proxy_fix_hops: int = 0
     public_read: bool = False
     stale_after_days: int = 31
     log_level: str = "INFO"
-    pool_min: int = 1
     pool_max: int = 8
     pool_timeout_seconds: float = 5.0
     connect_timeout_seconds: int = 3

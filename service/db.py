@@ -1,11 +1,12 @@
 """The connection pools and the transaction() context manager; nothing else."""
+import select
 import threading
 from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.errors
+import psycopg2.extensions
 import psycopg2.extras
-import psycopg2.pool
 from flask import current_app
 
 from .errors import DatabaseUnavailable
@@ -15,9 +16,14 @@ CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 class Pool:
-    """A psycopg2 pool that waits a bounded time for a free connection."""
+    """Up to maxconn connections per process, kept open between transactions; a bounded wait for one.
 
-    def __init__(self, dsn, *, minconn, maxconn, timeout, connect_timeout, statement_timeout_ms):
+    (psycopg2.pool closes every connection returned beyond its minconn, which would mean a new
+    connection per transaction; this pool keeps them.) Connections open on first use, so a
+    service started while the database is down still boots.
+    """
+
+    def __init__(self, dsn, *, maxconn, timeout, connect_timeout, statement_timeout_ms):
         self._dsn = dsn
         self._kwargs = {
             "connect_timeout": connect_timeout,
@@ -27,23 +33,13 @@ class Pool:
             "keepalives": 1,
             "keepalives_idle": 30,
         }
-        self._minconn = minconn
         self._maxconn = maxconn
         self._timeout = timeout
         self._slots = threading.BoundedSemaphore(maxconn)
-        self._pool = None
+        self._idle = []  # the most recently returned last, and reused first
+        self._in_use = 0
         self._lock = threading.Lock()
-
-    def _inner(self):
-        with self._lock:
-            if self._pool is None:
-                # Created lazily so that a service started while the database is down still boots.
-                pool = psycopg2.pool.ThreadedConnectionPool(0, self._maxconn, self._dsn, **self._kwargs)
-                # psycopg2 closes a returned connection unless fewer than minconn are idle: with 0 every
-                # transaction paid a new server connection (7x slower reads, bench/RESULTS.md). Keep them.
-                pool.minconn = self._maxconn
-                self._pool = pool
-            return self._pool
+        self.on_usage_change = None  # called with in_use after every checkout and return (metrics)
 
     @property
     def size(self):
@@ -51,32 +47,57 @@ class Pool:
 
     @property
     def in_use(self):
-        pool = self._pool
-        return 0 if pool is None else len(pool._used)
+        return self._in_use
 
     def getconn(self):
         if not self._slots.acquire(timeout=self._timeout):
             raise DatabaseUnavailable("No database connection became free in time.")
         try:
-            return self._inner().getconn()
+            conn = self._live_idle_connection() or psycopg2.connect(self._dsn, **self._kwargs)
         except CONNECTION_ERRORS as exc:
             self._slots.release()
             raise DatabaseUnavailable("The database cannot be reached.") from exc
         except BaseException:
             self._slots.release()
             raise
+        with self._lock:
+            self._in_use += 1
+        self._usage_changed()
+        return conn
+
+    def _live_idle_connection(self):
+        """An idle connection that still works; ones the server closed while idle are discarded."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()
+            if _idle_connection_alive(conn):
+                return conn
+            _close_quietly(conn)
 
     def putconn(self, conn, *, broken=False):
         try:
-            self._inner().putconn(conn, close=broken or bool(conn.closed))
+            if broken or not _ready_for_reuse(conn):
+                _close_quietly(conn)
+            else:
+                with self._lock:
+                    self._idle.append(conn)
         finally:
+            with self._lock:
+                self._in_use -= 1
             self._slots.release()
+            self._usage_changed()
+
+    def _usage_changed(self):
+        if self.on_usage_change is not None:
+            self.on_usage_change(self._in_use)
 
     def closeall(self):
         with self._lock:
-            if self._pool is not None:
-                self._pool.closeall()
-                self._pool = None
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
 
     @contextmanager
     def transaction(self):
@@ -98,10 +119,47 @@ class Pool:
             self.putconn(conn, broken=broken)
 
 
+def _ready_for_reuse(conn):
+    """Roll back what a caller left open; False when the connection is closed or lost."""
+    if conn.closed:
+        return False
+    status = conn.info.transaction_status
+    if status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        return True
+    if status == psycopg2.extensions.TRANSACTION_STATUS_UNKNOWN:
+        return False
+    try:
+        conn.rollback()
+    except CONNECTION_ERRORS:
+        return False
+    return True
+
+
+def _close_quietly(conn):
+    try:
+        conn.close()
+    except CONNECTION_ERRORS:
+        pass
+
+
+def _idle_connection_alive(conn):
+    """Whether an idle connection still works, without a round trip to the server.
+
+    An idle connection has nothing to read; a readable socket means the server closed it
+    (a restart, a terminated backend) or sent its FATAL goodbye, so it would fail the next query.
+    """
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 def make_pool(settings, dsn):
     return Pool(
         dsn,
-        minconn=settings.pool_min,
         maxconn=settings.pool_max,
         timeout=settings.pool_timeout_seconds,
         connect_timeout=settings.connect_timeout_seconds,

@@ -1,5 +1,40 @@
 """gunicorn as the service runs it, configured from the same Settings."""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 from gunicorn.app.base import BaseApplication
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def gunicorn_options(settings):
+    """The gunicorn settings for these Settings (also what the tests check)."""
+    s = settings
+    return {
+        "bind": f"{s.host}:{s.port}",
+        "workers": s.web_concurrency,
+        "worker_class": s.worker_class,
+        "threads": s.threads,
+        "timeout": s.worker_timeout_seconds,
+        "graceful_timeout": s.graceful_timeout_seconds,
+        "keepalive": s.keepalive_seconds,
+        "max_requests": s.max_requests,
+        "max_requests_jitter": s.max_requests_jitter,
+        "forwarded_allow_ips": s.forwarded_allow_ips,
+        "loglevel": s.log_level.lower(),
+        "accesslog": None,  # the app writes one JSON line per request itself
+        "errorlog": "-",
+        "child_exit": child_exit,
+    }
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (pool usage) must stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 class CoverageServer(BaseApplication):
@@ -8,20 +43,7 @@ class CoverageServer(BaseApplication):
         super().__init__()
 
     def load_config(self):
-        s = self.settings
-        options = {
-            "bind": f"{s.host}:{s.port}",
-            "workers": s.web_concurrency,
-            "worker_class": "gthread",
-            "threads": s.threads,
-            "timeout": 30,
-            "graceful_timeout": 20,
-            "keepalive": 5,
-            "max_requests": 10_000,
-            "max_requests_jitter": 1_000,
-            "loglevel": s.log_level.lower(),
-        }
-        for key, value in options.items():
+        for key, value in gunicorn_options(self.settings).items():
             self.cfg.set(key, value)
 
     def load(self):
@@ -30,5 +52,29 @@ class CoverageServer(BaseApplication):
         return create_app()
 
 
+def prepare_metrics_dir(environ=os.environ):
+    """An empty folder for the workers' metric files, named in the environment before they fork.
+
+    prometheus_client picks its multiprocess mode when first imported, so this must run before
+    anything imports it in this process. Returns the folder when it was made here (to remove it).
+    """
+    existing = environ.get(METRICS_DIR_ENV)
+    if existing:
+        # The operator's folder: files from a previous run would be counted again, so clear them.
+        path = Path(existing)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="ktpel-metrics-")
+    environ[METRICS_DIR_ENV] = made
+    return made
+
+
 def run(settings):
-    CoverageServer(settings).run()
+    made = prepare_metrics_dir()
+    try:
+        CoverageServer(settings).run()
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from flask import request
 from flask.json.provider import JSONProvider
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from .errors import ApiError, BadRequest, InvalidInput, PreconditionFailed, invalid_input
 from .fields import parse_calendar_date
@@ -61,38 +61,53 @@ def json_body(*, allow_empty=False):
         )
     raw = request.get_data(cache=True)
     try:
-        return request.json_module.loads(raw.decode("utf-8"))
+        body = request.json_module.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
+    except RecursionError as exc:
+        raise BadRequest("The body nests arrays or objects too deeply.", title="Malformed JSON") from exc
+    refuse_nul(body)
+    return body
 
 
 NUL_DETAIL = "Must not contain the NUL character (\\u0000)."
 
 
-def _nul_pointers(value, pointer=""):
+def _nul_pointers(body):
     """JSON Pointers to every string in a parsed body that holds a NUL, which PostgreSQL text cannot store."""
-    if isinstance(value, str):
-        return [pointer or "/"] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
-            found += [part] if "\x00" in str(key) else _nul_pointers(item, part)
-        return found
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in _nul_pointers(item, f"{pointer}/{index}")]
-    return []
+    found, todo = [], [(body, "")]
+    while todo:  # iterative: a body may nest as deep as the JSON parser allowed
+        value, pointer = todo.pop()
+        if isinstance(value, str) and "\x00" in value:
+            found.append(pointer or "/")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
+                if "\x00" in str(key):
+                    found.append(part)
+                else:
+                    todo.append((item, part))
+        elif isinstance(value, list):
+            todo.extend((item, f"{pointer}/{index}") for index, item in enumerate(value))
+    return sorted(found)
 
 
-def load_body(schema, *, body=None):
-    """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
-    body = json_body() if body is None else body
-    if not isinstance(body, dict):
-        raise invalid_input({"_schema": ["The body must be a JSON object."]})
+def refuse_nul(body):
+    """422 naming every string of the body that holds a NUL character."""
     nul = _nul_pointers(body)
     if nul:
         raise InvalidInput("The request has invalid fields; see errors.",
                            errors=[{"pointer": p, "detail": NUL_DETAIL} for p in nul])
+
+
+def load_body(schema, *, body=None):
+    """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
+    if body is None:
+        body = json_body()
+    else:
+        refuse_nul(body)
+    if not isinstance(body, dict):
+        raise invalid_input({"_schema": ["The body must be a JSON object."]})
     try:
         return schema.load(body)
     except ValidationError as exc:
@@ -124,6 +139,15 @@ def load_query(schema):
             for name, details in sorted(exc.messages.items())
             for detail in (details if isinstance(details, list) else [str(details)])
         ]) from exc
+
+
+class NoQuery(Schema):
+    """The query of an endpoint that takes no parameters: any one is unknown."""
+
+
+def refuse_query_parameters():
+    """400 for any query parameter, on endpoints that take none."""
+    load_query(NoQuery())
 
 
 def _invalid_query(errors):

@@ -21,15 +21,14 @@ PATH_SAMPLES = {
 # Path variables named `code` take a province or a regency code, depending on the path.
 CODE_SAMPLES = {"/v1/provinces/": "62", "/v1/regencies/": "62.09"}
 
-# For each route that needs the submitter role: a request (json body) that names a regency
-# outside the scope of a submitter scoped to province 11, and the answer it must get: 403, except
-# a batch, which DESIGN answers 422 listing every bad item (out-of-scope ones included).
+# For each route that needs the submitter role: a request (json body) that names a regency outside the
+# scope of a submitter scoped to province 11, and the status it must get (a batch lists bad items: 422).
 OUT_OF_SCOPE_PROBES = {
     ("POST", "/v1/submissions"): ({"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}, 403),
     ("POST", "/v1/submissions/batch"): (
         {"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}]}, 422),
-    # submission 1 is the registry fixture's count for 62.09
-    ("POST", "/v1/submissions/<submission_id>/retract"): ({"reason": "out of scope"}, 403),
+    # PATH_SAMPLES' submission 1 is the registry fixture's, in 62.09
+    ("POST", "/v1/submissions/<submission_id>/retract"): ({"reason": "counted twice"}, 403),
 }
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
@@ -63,7 +62,7 @@ def v1_operations(app):
 
 @pytest.fixture
 def registry(db):
-    """Province 62 and regency 62.09, so that routes with a path find something."""
+    """Province 62, regency 62.09 and a submission there, so that routes with a path find something."""
     with db:
         regions.put_province(db, code="62", name="Kalimantan Tengah")
         regions.put_province(db, code="11", name="Aceh")
@@ -71,7 +70,18 @@ def registry(db):
         regions.put_eligible_population(db, regency_code="62.09", effective_from=dt.date(2016, 1, 1),
                                         count=67870, source=None)
         targets.put_target(db, effective_from=dt.date(2016, 1, 1), target_percent=95, note=None)
-        submissions.insert_loaded_counts(db, rows=[("62.09", dt.date(2016, 6, 30), 65223)])
+        submissions.insert_loaded_counts(db, rows=[("62.09", dt.date(2016, 6, 30), 60000)])
+    with db, db.cursor() as cur:
+        cur.execute("SELECT id FROM submission")
+        assert [row["id"] for row in cur.fetchall()] == [int(PATH_SAMPLES["submission_id"])]
+
+
+def every_row_count(db):
+    """Rows in every table: a refused request must leave them all as they were."""
+    with db, db.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migration'")
+        tables = sorted(row["tablename"] for row in cur.fetchall())
+    return {table: count_rows(db, table) for table in tables}
 
 
 def _call(client, method, url, headers=None, json=None):
@@ -93,13 +103,15 @@ def test_every_submitter_route_has_an_out_of_scope_probe(app):
     assert not missing, f"add an OUT_OF_SCOPE_PROBES entry for {missing}"
 
 
-def test_no_token_is_401_with_a_bearer_challenge_on_every_route(app, client, registry):
+def test_no_token_is_401_with_a_bearer_challenge_on_every_route(app, client, db, registry):
+    stored = every_row_count(db)
     for method, rule, url, _ in v1_operations(app):
         response = _call(client, method, url)
         assert response.status_code == 401, (method, rule)
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), (method, rule)
         assert response.mimetype == "application/problem+json"
         assert response.json["status"] == 401
+    assert every_row_count(db) == stored
 
 
 @pytest.mark.parametrize("authorization", [
@@ -132,8 +144,9 @@ def test_revoked_key_is_401_on_every_route(app, client, db, admin, registry):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, make_key, registry, role):
+def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, db, make_key, registry, role):
     headers = make_key(role, *(("11",) if role == "submitter" else ()))
+    stored = every_row_count(db)
     for method, rule, url, required in v1_operations(app):
         response = _call(client, method, url, headers=headers)
         if _RANK[role] >= _RANK[required]:
@@ -141,19 +154,24 @@ def test_each_role_is_allowed_exactly_what_its_rank_allows(app, client, make_key
         else:
             assert response.status_code == 403, (role, method, rule)
             assert response.json["type"] == "urn:ktpel-coverage:problem:forbidden"
+    # Allowed writes were sent without a body, so they too must have stored nothing.
+    assert every_row_count(db) == stored
 
 
-def test_submitter_out_of_scope_is_403_and_stores_nothing(app, client, db, make_key, registry):
+def test_submitter_out_of_scope_is_refused_and_stores_nothing(app, client, db, make_key, registry):
     submitter = make_key("submitter", "11")
     for method, rule, url, required in v1_operations(app):
         if required != "submitter":
             continue
-        audit_before = count_rows(db, "audit_event")
-        body, expected = OUT_OF_SCOPE_PROBES[(method, rule)]
+        stored = {table: count_rows(db, table) for table in ("submission", "audit_event")}
+        body, status = OUT_OF_SCOPE_PROBES[(method, rule)]
         response = _call(client, method, url, headers=submitter, json=body)
-        assert response.status_code == expected, (method, rule, response.json)
-        assert "scope" in str(response.json), response.json
-        assert count_rows(db, "audit_event") == audit_before
+        assert response.status_code == status, (method, rule, response.json)
+        assert "62.09" in response.get_data(as_text=True), (method, rule, response.json)
+        assert {table: count_rows(db, table) for table in stored} == stored
+        with db, db.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM submission WHERE retracted_at IS NOT NULL")
+            assert cur.fetchone()["n"] == 0
 
 
 def test_submitter_scope_covers_its_province_and_its_regencies():

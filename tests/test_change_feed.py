@@ -130,7 +130,7 @@ def test_a_change_committed_late_is_not_left_behind_a_handed_out_cursor(client, 
             writer_a, items=[{"regency_code": LAMANDAU, "as_of": day, "recorded": 1, "warnings": []}], key_id=None)
         stored_b = queries.insert_submissions(
             writer_b, items=[{"regency_code": SERUYAN, "as_of": day, "recorded": 2, "warnings": []}], key_id=None)
-        id_a, id_b = stored_a[(LAMANDAU, day)][0], stored_b[(SERUYAN, day)][0]
+        id_a, id_b = stored_a[(LAMANDAU, day)], stored_b[(SERUYAN, day)]
         assert id_a < id_b
         queries.append_changes(writer_b, kind="created", changes=[(SERUYAN, day, id_b)])
         writer_b.commit()
@@ -155,11 +155,11 @@ def test_a_reader_never_sees_positions_of_a_writer_that_has_not_committed(client
     try:
         id_a = queries.insert_submissions(
             writer_a, items=[{"regency_code": LAMANDAU, "as_of": day, "recorded": 1, "warnings": []}],
-            key_id=None)[(LAMANDAU, day)][0]
+            key_id=None)[(LAMANDAU, day)]
         queries.append_changes(writer_a, kind="created", changes=[(LAMANDAU, day, id_a)])
         id_b = queries.insert_submissions(
             writer_b, items=[{"regency_code": SERUYAN, "as_of": day, "recorded": 2, "warnings": []}],
-            key_id=None)[(SERUYAN, day)][0]
+            key_id=None)[(SERUYAN, day)]
 
         def b_appends_and_commits():
             queries.append_changes(writer_b, kind="created", changes=[(SERUYAN, day, id_b)])

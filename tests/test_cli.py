@@ -97,6 +97,9 @@ def test_key_creation_and_revocation_are_audited_without_the_token(run, db):
 
 
 @pytest.mark.parametrize("args", [
+    ("--role", "reader", "--name", ""),
+    ("--role", "reader", "--name", "   "),
+    ("--role", "reader", "--name", "x" * 201),
     ("--role", "submitter"),  # a submitter needs a scope
     ("--role", "submitter", "--scope", "6"),
     ("--role", "submitter", "--scope", "62.9"),
@@ -107,7 +110,8 @@ def test_key_creation_and_revocation_are_audited_without_the_token(run, db):
 ])
 def test_keys_create_with_a_bad_role_or_scope_is_refused_and_stores_nothing(run, db, args):
     result = run("keys", "create", "--name", "bad", *args)
-    assert result.exit_code != 0
+    assert result.exit_code == 2  # a usage error, not a crash
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stdout == ""
     assert count_rows(db, "api_key") == 0
     assert count_rows(db, "audit_event") == 0
@@ -258,3 +262,40 @@ def test_commands_refuse_an_unmigrated_database(run, server_url):
             result = run(*args, url=url)
             assert result.exit_code != 0
             assert "not migrated; run 'ktpel-coverage migrate' first" in result.output
+
+
+def test_an_import_file_that_is_not_utf8_is_named_and_nothing_is_stored(run, db, tmp_path):
+    provinces = tmp_path / "provinces.csv"
+    provinces.write_bytes(b"code,name\n62,Kalimantan Tengah\n" + b"63,Kalimantan \xff\n")
+    regencies = write_csv(tmp_path / "regencies.csv", ["code", "name", "kind", "province_code"], [])
+    result = run("regions", "import", "--provinces", str(provinces), "--regencies", regencies)
+    assert result.exit_code == 1
+    assert not isinstance(result.exception, UnicodeDecodeError)
+    assert "provinces.csv: not UTF-8 text" in result.stderr
+    assert count_rows(db, "province") == 0
+
+
+def test_an_unreachable_database_is_a_one_line_error_not_a_traceback(db, server_url):
+    import psycopg2.extensions
+
+    url = psycopg2.extensions.make_dsn(server_url, dbname="ktpel_no_such_database")
+    env = {**os.environ, "DATABASE_URL": url}
+    result = subprocess.run([str(CLI), "keys", "list"], env=env, cwd=PROJECT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot connect to the database" in result.stderr
+    assert "ktpel_no_such_database" in result.stderr  # the operator learns why
+
+
+def test_regions_import_reads_a_spreadsheet_export_with_a_bom_and_crlf(run, db, tmp_path):
+    provinces = tmp_path / "provinces.csv"
+    provinces.write_bytes("\ufeffcode,name\r\n62,Kalimantan Tengah\r\n".encode())
+    regencies = tmp_path / "regencies.csv"
+    regencies.write_bytes("\ufeffcode,name,kind,province_code\r\n62.71,Palangkaraya,kota,62\r\n".encode())
+    result = run("regions", "import", "--provinces", str(provinces), "--regencies", str(regencies))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "2 created, 0 updated, 0 unchanged"
+    with db, db.cursor() as cur:
+        cur.execute("SELECT code, name FROM regency")
+        assert cur.fetchall() == [{"code": "62.71", "name": "Palangkaraya"}]

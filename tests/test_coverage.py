@@ -197,6 +197,16 @@ def test_pace_and_projected_date_from_the_reports_90_days_apart(kalteng, client,
     assert row["projected_target_date"] == (D(2016, 6, 20) + dt.timedelta(days=938)).isoformat()
 
 
+def test_no_projected_date_once_the_target_is_met(kalteng, client, reader):
+    submit(kalteng, "62.09", D(2016, 3, 1), 5_000)
+    submit(kalteng, "62.09", D(2016, 6, 20), 9_600)
+
+    row = regency(client, reader, "2016-06-30")
+
+    assert row["pace_per_day"] > 0 and row["band"] == "met"
+    assert row["projected_target_date"] is None
+
+
 def test_no_pace_when_the_same_report_is_in_force_at_both_ends(kalteng, client, reader):
     submit(kalteng, "62.09", D(2016, 1, 1), 1_000)
 

@@ -7,6 +7,8 @@ from flask.testing import FlaskClient
 from service import db as service_db
 from service.auth import requires
 
+from .conftest import count_rows
+
 INTERNALS = ("Traceback", "File \"", "psycopg2", "RuntimeError", "UndefinedTable", "SELECT", "no_such_table",
              "relation", "secret-internal-detail", "service/", ".py")
 
@@ -98,3 +100,32 @@ def test_every_problem_carries_the_request_id(client, reader):
 def test_an_unprintable_request_id_is_replaced(client):
     response = client.get("/healthz", headers={"X-Request-ID": "a\tb"})
     assert response.headers["X-Request-ID"] not in ("", "a\tb")
+
+
+def test_a_request_id_is_made_when_none_is_sent_and_echoed_when_one_is(client):
+    made = {client.get("/healthz").headers["X-Request-ID"] for _ in range(3)}
+    assert len(made) == 3 and all(made)
+    assert client.get("/healthz", headers={"X-Request-ID": "lb-42"}).headers["X-Request-ID"] == "lb-42"
+
+
+def test_head_needs_a_token_like_get(client, reader):
+    assert client.head("/v1/provinces").status_code == 401
+    assert client.head("/v1/provinces", headers=reader).status_code == 200
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/json", '{"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1, '
+                         '"note": "a\\u0000b"}]}'),
+    ("text/csv", "regency_code,as_of,recorded,reference,note\n62.09,2016-06-30,1,x\x00y,\n"),
+])
+def test_a_nul_character_in_a_batch_is_422_not_a_crash(client, db, make_key, content_type, body):
+    from service.regions import queries as regions
+
+    with db:
+        regions.put_province(db, code="62", name="Kalimantan Tengah")
+        regions.put_regency(db, code="62.09", name="Lamandau", kind="kabupaten", province_code="62")
+    response = client.post("/v1/submissions/batch", data=body, content_type=content_type,
+                           headers=make_key("submitter", "62"))
+    assert response.status_code == 422
+    assert response.json["errors"][0]["pointer"].startswith("/items/0/")
+    assert count_rows(db, "submission") == 0

@@ -5,6 +5,7 @@ import decimal
 import json
 
 import pytest
+from flask.testing import FlaskClient
 
 from service.regions import queries as regions
 from service.regions.imports import import_regions, parse_regions
@@ -249,6 +250,33 @@ def test_unknown_query_parameter_is_400_naming_it(client, reader):
     assert pointers(body) == ["provinsi"]
 
 
+def test_every_get_refuses_an_unknown_query_parameter(app, client, admin, kalteng):
+    from .test_auth import v1_operations
+
+    wrong = {}
+    for method, rule, url, _ in v1_operations(app):
+        if method == "GET":
+            response = FlaskClient(client.application).get(f"{url}?provinsi=62", headers=admin)
+            if response.status_code != 400 or pointers(response.json) != ["provinsi"]:
+                wrong[rule] = response.status_code
+            else:
+                client.get(f"{url}?provinsi=62", headers=admin)  # and the spec describes that 400
+    assert not wrong, f"these GETs took an unknown query parameter: {wrong}"
+
+
+@pytest.mark.parametrize(("url", "good"), [
+    ("/v1/provinces/62", {"name": "Kalimantan Tengah"}),
+    ("/v1/regencies/62.09", {"name": "Lamandau", "kind": "kabupaten", "province_code": "62"}),
+    ("/v1/regencies/62.09/eligible-population/2016-01-01", {"count": 5}),
+    ("/v1/national-targets/2016-01-01", {"target_percent": 95}),
+])
+def test_a_write_with_an_unknown_query_parameter_is_400_and_stores_nothing(client, db, admin, kalteng, url, good):
+    before = snapshot(db)
+    body = assert_problem(client.put(f"{url}?dry_run=true", json=good, headers=admin), 400)
+    assert pointers(body) == ["dry_run"]
+    assert snapshot(db) == before
+
+
 # ---- eligible population ----
 
 def test_eligible_population_history_is_oldest_first_and_current_is_the_latest_in_force(client, admin, kalteng):
@@ -477,3 +505,90 @@ def test_audit_events_are_for_admins_only(client, reader, make_key):
     assert_problem(client.get("/v1/audit-events", headers=reader), 403, slug="forbidden")
     assert_problem(client.get("/v1/audit-events", headers=make_key("submitter", "62")), 403)
     assert_problem(client.get("/v1/audit-events"), 401)
+
+
+def test_two_concurrent_creates_of_one_resource_answer_201_once_and_audit_once(app, db, admin, database_url):
+    """A competing transaction holds the row uncommitted while two PUTs arrive; then it steps aside."""
+    import threading
+    import time
+
+    from .scratch import connect
+
+    blocker = connect(database_url)
+    answers = []
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("INSERT INTO province (code, name) VALUES ('62', 'placeholder')")
+
+        def put():
+            answers.append(app.test_client().put("/v1/provinces/62", json={"name": "Kalimantan Tengah"},
+                                                 headers=admin).status_code)
+
+        threads = [threading.Thread(target=put) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        waiting, deadline = 0, time.monotonic() + 20
+        with connect(database_url) as watcher, watcher.cursor() as cur:
+            while waiting < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                cur.execute("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
+                waiting = cur.fetchone()["n"]
+        blocker.rollback()
+        for thread in threads:
+            thread.join(timeout=20)
+    finally:
+        blocker.close()
+    assert waiting == 2
+    assert sorted(answers) == [200, 201]
+    with db, db.cursor() as cur:
+        cur.execute("SELECT before, after FROM audit_event")
+        assert cur.fetchall() == [{"before": None, "after": {"code": "62", "name": "Kalimantan Tengah"}}]
+
+
+def test_every_get_with_an_etag_answers_304_to_a_matching_if_none_match(app, client, admin, kalteng):
+    from .test_auth import v1_operations
+
+    client.put("/v1/national-targets/2016-01-01", json={"target_percent": 95}, headers=admin)
+    checked = []
+    for method, rule, url, _ in v1_operations(app):
+        if method != "GET":
+            continue
+        first = client.get(url, headers=admin)
+        if first.status_code != 200 or "ETag" not in first.headers:
+            continue
+        again = client.get(url, headers={**admin, "If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304, rule
+        assert again.data == b""
+        checked.append(rule)
+    assert {"/v1/provinces/<code>", "/v1/regencies/<code>"} <= set(checked)
+
+
+@pytest.mark.parametrize("depth", [50, 900, 100_000])
+def test_a_deeply_nested_body_is_a_client_error_and_stores_nothing(client, db, admin, depth):
+    before = snapshot(db)
+    raw = '{"name": ' + "[" * depth + "]" * depth + "}"
+    response = client.put("/v1/provinces/62", data=raw, content_type="application/json", headers=admin)
+    assert response.status_code in (400, 422), response.status_code
+    assert response.mimetype == "application/problem+json"
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(("url", "first", "second"), [
+    ("/v1/provinces/63", {"name": "Kalimantan Selatan"}, {"name": "Kalsel"}),
+    ("/v1/regencies/62.10", {"name": "Gunung Mas", "kind": "kabupaten", "province_code": "62"},
+     {"name": "Gunung Mas", "kind": "kota", "province_code": "62"}),
+    ("/v1/regencies/62.09/eligible-population/2016-01-01", {"count": 5}, {"count": 6}),
+    ("/v1/national-targets/2016-01-01", {"target_percent": 95}, {"target_percent": 90}),
+])
+def test_the_etag_of_a_write_answer_guards_the_next_write(client, db, admin, kalteng, url, first, second):
+    created = client.put(url, json=first, headers=admin)
+    assert created.status_code == 201
+    changed = client.put(url, json=second, headers={**admin, "If-Match": created.headers["ETag"]})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != created.headers["ETag"]
+    before = snapshot(db)
+    lost_update = client.put(url, json=first, headers={**admin, "If-Match": created.headers["ETag"]})
+    assert_problem(lost_update, 412)
+    assert snapshot(db) == before
+    # The stored state is still the second write's: its ETag still matches.
+    assert client.put(url, json=second, headers={**admin, "If-Match": changed.headers["ETag"]}).status_code == 200

@@ -243,3 +243,16 @@ def test_seeded_counts_are_in_the_feed_without_a_submitter(client, db, reader):
     assert len(page["items"]) == 14 == count_rows(db, "submission")
     assert {item["submitted_by"] for item in page["items"]} == {None}
     assert sum(item["recorded"] for item in page["items"]) == 1_311_326
+
+
+def test_a_correction_is_compared_with_the_earlier_date_not_with_the_count_it_corrects(client, admin, world):
+    submit(client, admin, as_of="2016-06-30", recorded=60_000)
+    submit(client, admin, as_of="2016-07-31", recorded=62_000)
+
+    lower_but_above_june = submit(client, admin, as_of="2016-07-31", recorded=61_000)
+    below_june = submit(client, admin, as_of="2016-07-31", recorded=59_000)
+    first_date_corrected = submit(client, admin, as_of="2016-06-30", recorded=50_000)
+
+    assert _codes(lower_but_above_june) == []
+    assert _codes(below_june) == ["decrease"] and "60000" in below_june.get_json()["warnings"][0]["detail"]
+    assert _codes(first_date_corrected) == ["backfill"]  # lower than what it corrects, yet no decrease

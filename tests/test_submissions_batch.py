@@ -1,7 +1,13 @@
 """POST /v1/submissions/batch: JSON and CSV, all or nothing, dry runs, limits."""
+import decimal
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from service.submissions.schemas import SubmissionIn, plainly_valid_item
 
 from .conftest import count_rows
 from .submissions_world import KAPUAS_HULU, LAMANDAU, PALANGKA_RAYA, SERUYAN, feed_ids, load_world
@@ -72,7 +78,6 @@ def test_every_bad_item_is_listed_by_pointer_and_nothing_is_stored(client, db, o
         item(recorded=1.5),
         item(SERUYAN, as_of="2016-02-30", colour="red"),
         "not an object",
-        item(KAPUAS_HULU),
         item("62.99"),
         item(PALANGKA_RAYA),
         item(PALANGKA_RAYA, recorded=1),
@@ -81,14 +86,27 @@ def test_every_bad_item_is_listed_by_pointer_and_nothing_is_stored(client, db, o
     assert response.status_code == 422
     assert [e["pointer"] for e in response.get_json()["errors"]] == [
         "/items/1/recorded", "/items/2/as_of", "/items/2/colour", "/items/3", "/items/4/regency_code",
-        "/items/5/regency_code", "/items/7/as_of",
+        "/items/6/as_of",
     ]
     details = {e["pointer"]: e["detail"] for e in response.get_json()["errors"]}
-    assert "scope" in details["/items/4/regency_code"]
-    assert "Item 6" in details["/items/7/as_of"]
+    assert "no regency 62.99" in details["/items/4/regency_code"]
+    assert "Item 5" in details["/items/6/as_of"]
     assert count_rows(db, "submission") == 0
     assert feed_ids(client, reader) == []
     assert count_rows(db, "audit_event") == 0
+
+
+def test_items_outside_the_scope_are_422_listed_with_every_other_problem(client, db, office, reader):
+    response = batch(client, office, [item(), item(KAPUAS_HULU), item(recorded=-1, as_of="2016-07-31"),
+                                      item(KAPUAS_HULU, as_of="2016-07-31")])
+
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.get_json()["errors"]] == [
+        "/items/1/regency_code", "/items/2/recorded", "/items/3/regency_code",
+    ]
+    assert "scope" in response.get_json()["errors"][0]["detail"]
+    assert count_rows(db, "submission") == 0
+    assert feed_ids(client, reader) == []
 
 
 @pytest.mark.parametrize("body, pointer", [
@@ -204,3 +222,37 @@ def test_batch_in_another_content_type_is_415(client, db, office):
 def test_batch_is_for_submitters_only(client, db, office, reader):
     assert batch(client, reader, [item()]).status_code == 403
     assert count_rows(db, "submission") == 0
+
+
+_MISSING = object()
+_ODD = [None, True, False, 5.0, decimal.Decimal("5.0"), "", "x" * 101, 0, -1, [], {}]
+# Each field takes a valid value, an edge value, a value of another field's kind, or is left out.
+_CANDIDATES = {
+    "regency_code": ["62.09", "62.9", "6209", "62.09\n", "٦٢.٠٩", 62.09],
+    "as_of": ["2016-06-30", "2011-01-01", "2010-12-31", "2016-02-30", "2099-01-01", "2016-6-30", 20160630],
+    "recorded": [62_150, 0, 2**31 - 1, 2**31, -1, "62150", 62150.0, decimal.Decimal("62150.0"), 1.5],
+    "reference": ["r", "x" * 100, "x" * 101, 7],
+    "note": ["n", "n" * 1000, "n" * 1001, 7],
+    "other": [_MISSING, "extra"],
+}
+_VALID = {"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 62_150, "reference": "r", "note": "n"}
+
+
+@st.composite
+def _items(draw):
+    """A valid item with one or two fields changed or left out: near the edge, where the two could disagree."""
+    item = dict(_VALID)
+    for name in draw(st.lists(st.sampled_from(sorted(_CANDIDATES)), min_size=1, max_size=2, unique=True)):
+        item[name] = draw(st.sampled_from([*_CANDIDATES[name], *_ODD, _MISSING]))
+    return {k: v for k, v in item.items() if v is not _MISSING}
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_items())
+def test_the_fast_item_check_accepts_only_what_the_schema_accepts(raw):
+    quick = plainly_valid_item(raw)
+    try:
+        loaded = SubmissionIn().load(raw)
+    except ValidationError:
+        loaded = None
+    assert quick is None or quick == {"reference": None, "note": None, **loaded}

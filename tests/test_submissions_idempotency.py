@@ -130,3 +130,13 @@ def test_key_must_be_1_to_255_characters(client, db, office, key):
 
     assert response.status_code == 422
     assert count_rows(db, "submission") == 0
+
+
+def test_dry_run_with_a_key_is_replayed_not_left_in_flight(client, db, office):
+    batch = {"items": [BODY]}
+    first = post(client, office, "d1", body=batch, path="/v1/submissions/batch?dry_run=true")
+    again = post(client, office, "d1", body=batch, path="/v1/submissions/batch?dry_run=true")
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert count_rows(db, "submission") == 0

@@ -16,6 +16,12 @@ _REGENCY_WITH_POPULATION = """
 """
 
 
+def lock_for_write(conn, *, resource):
+    """Serialise writers of one resource until commit, also while it does not exist yet (no row to lock)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%(resource)s, 0))", {"resource": resource})
+
+
 def list_provinces(conn, *, after_code, limit):
     with conn.cursor() as cur:
         cur.execute(

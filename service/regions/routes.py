@@ -18,6 +18,7 @@ from ..web import (
     location_of,
     page_response,
     path_date,
+    refuse_query_parameters,
 )
 from . import queries
 from .schemas import (
@@ -67,6 +68,7 @@ def list_provinces():
 @blueprint.get("/v1/provinces/<code>")
 @requires("reader")
 def get_province(code):
+    refuse_query_parameters()
     _known_code(code, PROVINCE_CODE, "province")
     with db.transaction(read_only=True) as conn:
         row = queries.get_province(conn, code=code)
@@ -78,9 +80,11 @@ def get_province(code):
 @blueprint.put("/v1/provinces/<code>")
 @requires("admin")
 def put_province(code):
+    refuse_query_parameters()
     _path_code(code, PROVINCE_CODE, "62")
     data = load_body(ProvincePut())
     with db.transaction() as conn:
+        queries.lock_for_write(conn, resource=f"/v1/provinces/{code}")
         before = queries.get_province(conn, code=code, for_update=True)
         before = province_out(before) if before else None
         check_if_match(before)
@@ -107,6 +111,7 @@ def list_regencies():
 @blueprint.get("/v1/regencies/<code>")
 @requires("reader")
 def get_regency(code):
+    refuse_query_parameters()
     _known_code(code, REGENCY_CODE, "regency")
     with db.transaction(read_only=True) as conn:
         row = queries.get_regency(conn, code=code, on=today())
@@ -118,6 +123,7 @@ def get_regency(code):
 @blueprint.put("/v1/regencies/<code>")
 @requires("admin")
 def put_regency(code):
+    refuse_query_parameters()
     _path_code(code, REGENCY_CODE, "62.09")
     data = load_body(RegencyPut())
     if code[:2] != data["province_code"]:
@@ -127,6 +133,7 @@ def put_regency(code):
     with db.transaction() as conn:
         if queries.get_province(conn, code=data["province_code"]) is None:
             raise invalid_input({"province_code": [f"There is no province {data['province_code']}."]})
+        queries.lock_for_write(conn, resource=f"/v1/regencies/{code}")
         before = queries.get_regency(conn, code=code, on=today(), for_update=True)
         before = regency_out(before) if before else None
         check_if_match(before)
@@ -156,6 +163,7 @@ def eligible_population_history(code):
 @blueprint.put("/v1/regencies/<code>/eligible-population/<effective_from>")
 @requires("admin")
 def put_eligible_population(code, effective_from):
+    refuse_query_parameters()
     _known_code(code, REGENCY_CODE, "regency")
     day = path_date(effective_from, "effective_from")
     data = load_body(EligiblePopulationPut())
@@ -163,6 +171,7 @@ def put_eligible_population(code, effective_from):
     with db.transaction() as conn:
         if not queries.regency_exists(conn, code=code):
             raise NotFound(f"There is no regency {code}.")
+        queries.lock_for_write(conn, resource=resource)
         before = queries.get_eligible_population(conn, regency_code=code, effective_from=day, for_update=True)
         before = eligible_population_out(before) if before else None
         check_if_match(before)

@@ -40,7 +40,7 @@ def record(conn, items, *, key_id, dry_run=False):
             conn, items=[{**o.item, "warnings": o.warnings} for o in new], key_id=key_id,
         )
         for o in new:
-            o.id = stored[(o.item["regency_code"], o.item["as_of"])][0]
+            o.id = stored[(o.item["regency_code"], o.item["as_of"])]
     unchanged_ids = [o.id for o in outcomes if o.status == "unchanged"]
     if unchanged_ids:
         held_warnings = {r["id"]: r["warnings"] for r in queries.get_submissions(conn, ids=unchanged_ids)}

@@ -9,9 +9,20 @@ from marshmallow import ValidationError
 
 from .. import audit, db
 from ..auth import current_key, ensure_covers, requires
+from ..clock import today
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
 from ..regions.schemas import REGENCY_CODE
-from ..web import decode_cursor, encode_cursor, json_body, json_response, load_body, load_query, location_of
+from ..web import (
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    json_response,
+    load_body,
+    load_query,
+    location_of,
+    refuse_nul,
+    refuse_query_parameters,
+)
 from . import idempotency, queries, recording
 from .schemas import (
     CSV_COLUMNS,
@@ -23,6 +34,7 @@ from .schemas import (
     SubmissionIn,
     change_out,
     csv_item,
+    plainly_valid_item,
     submission_out,
 )
 
@@ -92,6 +104,8 @@ def _create_batch(claim):
         response = json_response(payload, status, etag=False)
         if dry_run:
             conn.rollback()  # the locks taken to classify the items go too; nothing was written
+            if claim:
+                claim.remember(conn, response)
             return response
         if created:
             audit.record(conn, action="submission.batch", resource="/v1/submissions/batch",
@@ -152,20 +166,29 @@ def _csv_items():
                        status=HTTPStatus.BAD_REQUEST, title="Malformed CSV") from exc
     if errors:
         raise InvalidInput("Some lines of the CSV are not valid; see errors.", errors=errors)
+    refuse_nul({"items": items})  # PostgreSQL text cannot hold a NUL
     return items, lines
 
 
 def _valid_batch(conn, raw_items, lines, key):
-    """The loaded items; 422 listing every problem of every item (form, regency, scope, duplicates)."""
+    """The loaded items, or every problem of every item (form, regency, scope, duplicates) at once.
+
+    422 also for items outside the key's scope (DESIGN: "any invalid or out-of-scope item: 422
+    listing every bad item"), so the sender sees every problem in one answer.
+    """
     if not raw_items:
         raise invalid_input({"items": ["Give at least one submission."]})
     if len(raw_items) > MAX_BATCH_ITEMS:
         raise invalid_input({"items": [f"Give at most {MAX_BATCH_ITEMS} submissions in one batch."]})
-    errors, items = [], []
+    errors, items, current_day = [], [], today()
     for index, raw in enumerate(raw_items):
         if not isinstance(raw, dict):
             errors.append({"pointer": f"/items/{index}", "detail": "Must be a JSON object."})
             items.append(None)
+            continue
+        loaded = plainly_valid_item(raw, current_day=current_day)
+        if loaded is not None:
+            items.append(loaded)
             continue
         try:
             items.append(_item_schema.load(raw))
@@ -192,11 +215,9 @@ def _valid_batch(conn, raw_items, lines, key):
                            "detail": f"Item {first} is for the same regency and date; "
                                      "send one count per regency and date."})
     if errors:
-        if lines is not None:
-            errors = [_with_line(e, lines) for e in errors]
-        errors.sort(key=_error_order)
-        raise InvalidInput(f"{len({_item_of(e) for e in errors})} item(s) are not valid; nothing was stored. "
-                           "See errors.", errors=errors)
+        errors = sorted(((e if lines is None else _with_line(e, lines)) for e in errors), key=_error_order)
+        raise InvalidInput(f"{len({_item_of(e) for e in errors})} item(s) are not valid or outside the API key's "
+                           "scope; nothing was stored. See errors.", errors=errors)
     return items
 
 
@@ -259,6 +280,7 @@ def _submission_id(value):
 @blueprint.get("/v1/submissions/<submission_id>")
 @requires("reader")
 def get_submission(submission_id):
+    refuse_query_parameters()
     number = _submission_id(submission_id)
     with db.transaction(read_only=True) as conn:
         row = queries.get_submission(conn, submission_id=number)

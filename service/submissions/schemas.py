@@ -1,8 +1,10 @@
 """What comes in and goes out for submissions, batches and the change feed."""
+import datetime as dt
 import re
 
 from marshmallow import Schema, fields, validate
 
+from ..clock import PROGRAMME_START, today
 from ..fields import CalendarDate, ReportingDate, StrictInteger
 from ..regions.schemas import PROVINCE_CODE, REGENCY_CODE
 
@@ -11,6 +13,7 @@ MAX_RECORDED = 2_147_483_647  # the column is a PostgreSQL integer
 CSV_COLUMNS = ("regency_code", "as_of", "recorded", "reference", "note")
 CSV_REQUIRED = ("regency_code", "as_of", "recorded")
 _DIGITS = re.compile(r"^\d+$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class SubmissionIn(Schema):
@@ -23,8 +26,37 @@ class SubmissionIn(Schema):
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 
 
-class BatchIn(Schema):
-    items = fields.List(fields.Nested(SubmissionIn), required=True)
+_ITEM_FIELDS = frozenset(SubmissionIn._declared_fields)
+_ITEM_REQUIRED = frozenset(("regency_code", "as_of", "recorded"))
+
+
+def plainly_valid_item(raw, *, current_day=None):
+    """What SubmissionIn().load(raw) gives, when raw is plainly valid; else None, and the schema says why.
+
+    A batch of 10,000 through marshmallow takes over a second; this takes a few milliseconds. It
+    accepts only what the schema accepts (tests/test_submissions_batch.py checks the two agree).
+    """
+    if type(raw) is not dict or not raw.keys() <= _ITEM_FIELDS or not _ITEM_REQUIRED <= raw.keys():
+        return None
+    code, as_of, recorded = raw["regency_code"], raw["as_of"], raw["recorded"]
+    reference, note = raw.get("reference"), raw.get("note")
+    if type(code) is not str or not REGENCY_CODE.match(code):
+        return None
+    if type(recorded) is not int or not 0 <= recorded <= MAX_RECORDED:
+        return None
+    if type(as_of) is not str or not _ISO_DATE.match(as_of):
+        return None
+    try:
+        day = dt.date.fromisoformat(as_of)
+    except ValueError:
+        return None
+    if not PROGRAMME_START <= day <= (current_day or today()):
+        return None
+    if reference is not None and (type(reference) is not str or len(reference) > 100):
+        return None
+    if note is not None and (type(note) is not str or len(note) > 1000):
+        return None
+    return {"regency_code": code, "as_of": day, "recorded": recorded, "reference": reference, "note": note}
 
 
 class RetractionIn(Schema):

@@ -5,6 +5,7 @@ from flask import Blueprint
 
 from .. import audit, db
 from ..auth import requires
+from ..regions import queries as regions
 from ..regions.schemas import PageQuery
 from ..web import (
     check_if_match,
@@ -16,6 +17,7 @@ from ..web import (
     location_of,
     page_response,
     path_date,
+    refuse_query_parameters,
 )
 from . import queries
 from .schemas import NationalTargetPut, target_out
@@ -37,10 +39,12 @@ def list_national_targets():
 @blueprint.put("/v1/national-targets/<effective_from>")
 @requires("admin")
 def put_national_target(effective_from):
+    refuse_query_parameters()
     day = path_date(effective_from, "effective_from")
     data = load_body(NationalTargetPut())
     resource = f"/v1/national-targets/{day.isoformat()}"
     with db.transaction() as conn:
+        regions.lock_for_write(conn, resource=resource)
         before = queries.get_target(conn, effective_from=day, for_update=True)
         before = target_out(before) if before else None
         check_if_match(before)

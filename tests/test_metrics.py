@@ -1,0 +1,103 @@
+"""GET /metrics: Prometheus text, by route template, added up over every gunicorn worker."""
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service import metrics
+
+from .gunicorn_process import Served
+
+
+def samples(text):
+    """{(sample name, frozenset(labels)): value} from Prometheus text."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text, name, **labels):
+    return samples(text).get((name, frozenset(labels.items())), 0.0)
+
+
+def scrape(client):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    return response.get_data(as_text=True)
+
+
+def test_requests_are_counted_by_route_template_never_by_raw_path(client, admin, reader):
+    for code, name in (("62", "Kalimantan Tengah"), ("63", "Kalimantan Selatan")):
+        assert client.put(f"/v1/provinces/{code}", json={"name": name}, headers=admin).status_code == 201
+    labels = {"route": "/v1/provinces/<code>", "method": "GET", "status": "200"}
+    before = value(scrape(client), "ktpel_http_requests_total", **labels)
+    client.get("/v1/provinces/62", headers=reader)
+    client.get("/v1/provinces/63", headers=reader)
+    text = scrape(client)
+
+    assert value(text, "ktpel_http_requests_total", **labels) == before + 2
+    assert value(text, "ktpel_http_request_duration_seconds_count", route="/v1/provinces/<code>", method="GET") >= 2
+    assert "/v1/provinces/62" not in text and "/v1/provinces/63" not in text
+
+
+def test_unknown_paths_share_one_label(client):
+    labels = {"route": "unmatched", "method": "GET", "status": "404"}
+    before = value(scrape(client), "ktpel_http_requests_total", **labels)
+    client.get("/no/such/path/1")
+    client.get("/no/such/path/2")
+    text = scrape(client)
+    assert value(text, "ktpel_http_requests_total", **labels) == before + 2
+    assert "/no/such/path" not in text
+
+
+def test_pool_gauges_show_connections_in_use_and_the_pool_size(make_app):
+    app = make_app(pool_max=3)
+    client = app.test_client()
+    pool = app.extensions["ktpel_pools"]["write"]
+    conn = pool.getconn()
+    try:
+        held = scrape(client)
+    finally:
+        pool.putconn(conn)
+    released = scrape(client)
+
+    assert value(held, "ktpel_db_pool_connections_in_use", pool="write") == 1
+    assert value(held, "ktpel_db_pool_connections_max", pool="write") == 3
+    assert value(released, "ktpel_db_pool_connections_in_use", pool="write") == 0
+
+
+def test_submission_outcomes_are_counted(client):
+    before = samples(scrape(client))
+    metrics.submission_outcome("created", 3)
+    metrics.submission_outcome("rejected")
+    after = samples(scrape(client))
+
+    def delta(outcome):
+        key = ("ktpel_submissions_total", frozenset({"outcome": outcome}.items()))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert (delta("created"), delta("unchanged"), delta("rejected")) == (3, 0, 1)
+
+
+def test_an_unknown_submission_outcome_is_a_programming_error():
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        metrics.submission_outcome("accepted")
+
+
+@pytest.mark.slow
+def test_metrics_add_up_every_gunicorn_worker(database_url):
+    requests = 40
+    with Served(database_url, workers=2, pool_max=5) as served:
+        for _ in range(requests):
+            assert served.get("/healthz").status == 200
+        # Each scrape may land on either worker; every one must see the whole count.
+        scraped = [served.get("/metrics").body.decode() for _ in range(6)]
+        pids = served.worker_pids()
+
+    labels = {"route": "/healthz", "method": "GET", "status": "200"}
+    counts = {value(text, "ktpel_http_requests_total", **labels) for text in scraped}
+    # The start-up probes of Served also hit /healthz; never fewer than ours, and the same in every scrape.
+    assert len(counts) == 1 and counts.pop() >= requests
+    assert len(pids) == 2
+    assert {value(text, "ktpel_db_pool_connections_max", pool="write") for text in scraped} == {10}
