@@ -73,8 +73,10 @@ def prepare_metrics_dir(environ=os.environ):
 
 def run(settings):
     made = prepare_metrics_dir()
+    master = os.getpid()
     try:
         CoverageServer(settings).run()
     finally:
-        if made:
+        # A worker leaving (max_requests) unwinds through here too: only the master may remove the folder.
+        if made and os.getpid() == master:
             shutil.rmtree(made, ignore_errors=True)
