@@ -157,8 +157,17 @@ def _invalid_query(errors):
 
 
 def etag_of(payload):
-    digest = hashlib.sha256(dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-    return f'"{digest}"'
+    """The ETag of a payload: a hash of the very body json_response sends for it.
+
+    The same payload always serialises to the same bytes (same keys in the same order, the
+    same number and date rules), so hashing the body gives the same guarantee as hashing a
+    canonical (sort_keys) form, without serialising every answer a second time.
+    """
+    return _etag_of_body(dumps(payload).encode())
+
+
+def _etag_of_body(body):
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def _matches(header_value, etag):
@@ -172,9 +181,10 @@ def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True):
     """A JSON answer; with an ETag, a GET that sends a matching If-None-Match gets 304."""
     from flask import current_app
 
-    response = current_app.response_class(dumps(payload), status=int(status), mimetype=JSON_MIMETYPE)
+    body = dumps(payload).encode()
+    response = current_app.response_class(body, status=int(status), mimetype=JSON_MIMETYPE)
     if etag:
-        tag = etag_of(payload)
+        tag = _etag_of_body(body)
         response.headers["ETag"] = tag
         if request.method in ("GET", "HEAD") and _matches(request.headers.get("If-None-Match"), tag):
             response = current_app.response_class(status=int(HTTPStatus.NOT_MODIFIED))
@@ -185,7 +195,11 @@ def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True):
 
 
 def check_if_match(current_payload):
-    """Honour If-Match on a write: 412 when the client's copy is not the current one."""
+    """Honour If-Match on a write: 412 when the client's copy is not the current one.
+
+    current_payload is what a GET of the resource answers now: its tag is computed from the
+    same serialisation as json_response's, so the ETag a client read matches it.
+    """
     header = request.headers.get("If-Match")
     if header is None:
         return

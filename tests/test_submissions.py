@@ -46,6 +46,18 @@ def test_new_submission_is_created_with_location_status_and_submitter(client, la
     assert read.get_json() == created
 
 
+def test_a_post_answer_carries_no_etag_but_the_submission_read_back_does(client, lamandau_office, reader):
+    created = submit(client, lamandau_office)
+    retracted = client.post(f"/v1/submissions/{created.get_json()['id']}/retract", json={"reason": "typo"},
+                            headers=lamandau_office)
+
+    assert created.status_code == 201 and "ETag" not in created.headers
+    assert retracted.status_code == 200 and "ETag" not in retracted.headers
+    read = client.get(created.headers["Location"], headers=reader)
+    again = client.get(created.headers["Location"], headers={**reader, "If-None-Match": read.headers["ETag"]})
+    assert again.status_code == 304
+
+
 def test_every_write_is_an_audit_event_with_the_key(client, db, lamandau_office, admin):
     created = submit(client, lamandau_office).get_json()
     client.post(f"/v1/submissions/{created['id']}/retract", json={"reason": "typo"}, headers=lamandau_office)

@@ -59,10 +59,11 @@ def _create_submission(claim):
         payload = submission_out(queries.get_submission(conn, submission_id=outcome.id))
         path = f"/v1/submissions/{outcome.id}"
         if outcome.status == "created":
-            response = json_response(payload, HTTPStatus.CREATED, headers={"Location": location_of(path)})
+            response = json_response(payload, HTTPStatus.CREATED, headers={"Location": location_of(path)},
+                                     etag=False)
             audit.record(conn, action="submission.create", resource=path, after=payload)
         else:
-            response = json_response(payload)
+            response = json_response(payload, etag=False)
         if claim:
             claim.remember(conn, response)
         if outcome.status == "created":
@@ -313,7 +314,7 @@ def _retract(claim, submission_id):
                            title="Already retracted")
         after = submission_out(queries.get_submission(conn, submission_id=number))
         audit.record(conn, action="submission.retract", resource=path, before=before, after=after)
-        response = json_response(after)
+        response = json_response(after, etag=False)  # a POST answer is not revalidated
         if claim:
             claim.remember(conn, response)
         queries.append_changes(conn, kind="retracted", changes=[(code, retracted["as_of"], number)])
