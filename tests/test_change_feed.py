@@ -67,6 +67,25 @@ def test_retraction_is_a_change_at_its_own_position(client, reader, admin_world)
     ]
 
 
+def test_every_change_names_its_stored_submission_without_a_foreign_key(client, db, admin_world):
+    """Migration 0004 dropped the per-row foreign key; the writes alone must keep what it held."""
+    single = submit(client, admin_world, LAMANDAU)
+    batch = client.post("/v1/submissions/batch", headers=admin_world, json={"items": [
+        {"regency_code": code, "as_of": "2016-07-31", "recorded": 5} for code in (KAPUAS_HULU, SERUYAN)]})
+    client.post(f"/v1/submissions/{single}/retract", json={"reason": "typo"}, headers=admin_world)
+
+    assert batch.status_code == 201
+    with db, db.cursor() as cur:
+        cur.execute("""
+            SELECT c.kind, c.submission_id, c.regency_code = s.regency_code AND c.as_of = s.as_of AS same
+              FROM submission_change c LEFT JOIN submission s ON s.id = c.submission_id
+             ORDER BY c.position""")
+        changes = [(r["kind"], str(r["submission_id"]), r["same"]) for r in cur.fetchall()]
+    batch_ids = [item["id"] for item in batch.get_json()["items"]]
+    assert changes == [("created", single, True), *[("created", i, True) for i in batch_ids],
+                       ("retracted", single, True)]
+
+
 def test_filters_narrow_the_feed_without_reordering_it(client, reader, admin_world):
     lamandau_june = submit(client, admin_world, LAMANDAU, as_of="2016-06-30")
     kapuas = submit(client, admin_world, KAPUAS_HULU, as_of="2016-06-30")

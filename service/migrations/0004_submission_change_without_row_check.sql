@@ -1,0 +1,14 @@
+-- Drop the foreign key from submission_change to submission (made in 0003).
+--
+-- Why: it is checked by a trigger per inserted row. A 10,000-item batch writes 10,000 change
+-- rows, and in the national benchmark (bench/RESULTS.md) writing them, with that check, was 35%
+-- of the batch's busy time in the worker.
+--
+-- Why it is safe: change rows are written only by append_changes
+-- (service/submissions/queries.py), from the ids and regency codes of submissions the same
+-- transaction has just inserted (kind 'created') or just retracted under the regency's lock
+-- (kind 'retracted'), so each one names a stored submission when it commits. Submissions are
+-- never deleted (a correction is a new row, a retraction a flag), so a change cannot lose its
+-- submission later either. UNIQUE (submission_id, kind) stays: one change of each kind per
+-- submission.
+ALTER TABLE submission_change DROP CONSTRAINT submission_change_regency_code_submission_id_fkey;
