@@ -98,9 +98,12 @@ def _admit(role):
             g.api_key = None
             return
         raise Unauthorized("Send an API key as 'Authorization: Bearer <token>'.")
-    # On the primary: a revoked key must stop working at once, whatever a replica lags.
-    with db.transaction() as conn:
-        key = authenticate(conn, token)
+    # On the primary: a revoked key must stop working at once, whatever a replica lags. The
+    # request keeps that connection for its own transactions when they go to the primary too
+    # (always without a replica; a GET with one reads from the replica's pool).
+    pools = current_app.extensions["ktpel_pools"]
+    keep = pools["read"] is pools["write"] or request.method not in ("GET", "HEAD")
+    key = db.run_on_primary(lambda conn: authenticate(conn, token), keep_for_request=keep)
     if key is None:
         raise Unauthorized("The API key is unknown or revoked.")
     g.api_key = key

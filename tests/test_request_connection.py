@@ -1,0 +1,48 @@
+"""An authenticated request checks its key and runs its transactions on one pooled connection."""
+import pytest
+
+
+def checkouts(pool):
+    """The pool's in-use count after every checkout and return, as the metrics hook sees it."""
+    seen = []
+    observer = pool.on_usage_change
+
+    def record(in_use):
+        seen.append(in_use)
+        if observer is not None:
+            observer(in_use)
+
+    pool.on_usage_change = record
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/v1/provinces", "/v1/coverage"])
+def test_a_read_with_a_key_checks_out_one_connection_and_gives_it_back(app, client, reader, path):
+    seen = checkouts(app.extensions["ktpel_pools"]["write"])
+
+    response = client.get(path, headers=reader)
+
+    assert response.status_code == 200
+    assert seen == [1, 0]
+
+
+def test_a_write_refused_after_the_key_check_gives_its_connection_back(app, client, admin, db):
+    pool = app.extensions["ktpel_pools"]["write"]
+    seen = checkouts(pool)
+
+    response = client.put("/v1/provinces/62", json={"name": ""}, headers=admin)
+
+    assert response.status_code == 422
+    assert seen == [1, 0] and pool.in_use == 0
+    with db, db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM province")
+        assert cur.fetchone()["n"] == 0
+
+
+def test_a_key_revoked_between_two_requests_is_refused_on_the_same_connection(app, client, admin, db):
+    assert client.get("/v1/provinces", headers=admin).status_code == 200
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE api_key SET revoked_at = now()")
+
+    assert client.get("/v1/provinces", headers=admin).status_code == 401
+    assert app.extensions["ktpel_pools"]["write"].in_use == 0
