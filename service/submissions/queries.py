@@ -44,6 +44,20 @@ def lock_regencies(conn, *, codes):
         )
 
 
+def lock_regency_if_known(conn, *, code):
+    """lock_regencies for one regency, in the statement that checks it exists: False when it does not.
+
+    (The standing must still be read by a later statement: a statement's snapshot is taken when it
+    starts, before a lock it waits for inside it is granted.)
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(pg_advisory_xact_lock(%(class)s, hashtext(code))) AS n FROM regency WHERE code = %(code)s",
+            {"class": _REGENCY_LOCK_CLASS, "code": code},
+        )
+        return cur.fetchone()["n"] == 1
+
+
 def existing_regencies(conn, *, codes):
     with conn.cursor() as cur:
         cur.execute("SELECT code FROM regency WHERE code = ANY(%(codes)s::text[])", {"codes": list(set(codes))})
@@ -101,20 +115,39 @@ _STANDING = ("current_id", "current_recorded", "previous_as_of", "previous_recor
              "eligible_population", "eligible_from")
 
 
-def insert_submissions(conn, *, items, key_id):
-    """Store many submissions in one statement; returns {(regency_code, as_of): id}."""
+_INSERT = """
+    INSERT INTO submission (regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
+    SELECT t.regency_code, t.as_of, t.recorded, t.reference, t.note, coalesce(t.warnings, '[]'), %(key_id)s
+      FROM unnest(%(codes)s::text[], %(days)s::date[], %(counts)s::int[], %(refs)s::text[],
+                  %(notes)s::text[], %(warnings)s::jsonb[])
+           AS t(regency_code, as_of, recorded, reference, note, warnings)
+"""
+
+# The stored rows as _SUBMISSION reads them, from the INSERT itself. Their status is 'effective':
+# the writer holds its regencies' locks (lock_regencies), so no other row for the same regency and
+# date is newer, and a row just stored is not retracted.
+_INSERT_RETURNING_ROWS = f"""
+    WITH s AS ({_INSERT} RETURNING *)
+    SELECT s.id, s.regency_code, s.as_of, s.recorded, s.reference, s.note, s.warnings,
+           s.submitted_by_key_id, k.name AS submitted_by_name, s.received_at,
+           s.retracted_at, s.retraction_reason, 'effective' AS status
+      FROM s
+      LEFT JOIN api_key k ON k.id = s.submitted_by_key_id
+"""
+
+
+def insert_submissions(conn, *, items, key_id, rows=False):
+    """Store many submissions in one statement; returns {(regency_code, as_of): id}.
+
+    With rows, {(regency_code, as_of): the stored row as get_submission reads it} instead, from
+    the same statement (no read-back).
+    """
     if not items:
         return {}
-    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
+    cursor_factory = None if rows else psycopg2.extensions.cursor  # plain tuples for 10,000 ids
+    with conn.cursor(cursor_factory=cursor_factory) as cur:
         cur.execute(
-            """
-            INSERT INTO submission (regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
-            SELECT t.regency_code, t.as_of, t.recorded, t.reference, t.note, coalesce(t.warnings, '[]'), %(key_id)s
-              FROM unnest(%(codes)s::text[], %(days)s::date[], %(counts)s::int[], %(refs)s::text[],
-                          %(notes)s::text[], %(warnings)s::jsonb[])
-                   AS t(regency_code, as_of, recorded, reference, note, warnings)
-            RETURNING regency_code, as_of, id
-            """,
+            _INSERT_RETURNING_ROWS if rows else _INSERT + " RETURNING regency_code, as_of, id",
             {
                 "codes": [i["regency_code"] for i in items],
                 "days": [i["as_of"].isoformat() for i in items],
@@ -125,6 +158,8 @@ def insert_submissions(conn, *, items, key_id):
                 "key_id": key_id,
             },
         )
+        if rows:
+            return {(row["regency_code"], row["as_of"]): row for row in cur.fetchall()}
         return {(code, day): submission_id for code, day, submission_id in cur.fetchall()}
 
 

@@ -17,14 +17,18 @@ class Outcome:
     status: str  # created or unchanged
     id: int | None = None
     warnings: list = field(default_factory=list)
+    row: dict | None = None  # the stored submission, when record() was asked for rows
 
 
-def record(conn, items, *, key_id, dry_run=False):
+def record(conn, items, *, key_id, dry_run=False, rows=False, locked=False):
     """Store the items that do not repeat their effective submission; returns one Outcome per item.
 
     The caller has validated the items (known regencies in scope, no two for one regency and date).
+    locked: the caller already holds the items' regency locks (queries.lock_regency_if_known).
+    rows: each Outcome also carries its stored submission (row), as get_submission reads it.
     """
-    queries.lock_regencies(conn, codes=[i["regency_code"] for i in items])
+    if not locked:
+        queries.lock_regencies(conn, codes=[i["regency_code"] for i in items])
     standing = queries.standing_of(conn, items=items)
     earlier_in_batch = _earlier_in_batch(items)
     outcomes = []
@@ -37,16 +41,18 @@ def record(conn, items, *, key_id, dry_run=False):
     new = [o for o in outcomes if o.status == "created"]
     if new and not dry_run:
         stored = queries.insert_submissions(
-            conn, items=[{**o.item, "warnings": o.warnings} for o in new], key_id=key_id,
+            conn, items=[{**o.item, "warnings": o.warnings} for o in new], key_id=key_id, rows=rows,
         )
         for o in new:
-            o.id = stored[(o.item["regency_code"], o.item["as_of"])]
+            o.row = stored[(o.item["regency_code"], o.item["as_of"])] if rows else None
+            o.id = o.row["id"] if rows else stored[(o.item["regency_code"], o.item["as_of"])]
     unchanged_ids = [o.id for o in outcomes if o.status == "unchanged"]
     if unchanged_ids:
-        held_warnings = {r["id"]: r["warnings"] for r in queries.get_submissions(conn, ids=unchanged_ids)}
+        held = {r["id"]: r for r in queries.get_submissions(conn, ids=unchanged_ids)}
         for o in outcomes:
             if o.status == "unchanged":
-                o.warnings = held_warnings[o.id]
+                o.warnings = held[o.id]["warnings"]
+                o.row = held[o.id] if rows else None
     return outcomes
 
 

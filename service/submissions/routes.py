@@ -53,10 +53,10 @@ def _create_submission(claim):
     ensure_covers(item["regency_code"])
     key = current_key()
     with db.transaction() as conn:
-        if not queries.existing_regencies(conn, codes=[item["regency_code"]]):
+        if not queries.lock_regency_if_known(conn, code=item["regency_code"]):
             raise invalid_input({"regency_code": [f"There is no regency {item['regency_code']}."]})
-        [outcome] = recording.record(conn, [item], key_id=key.id)
-        payload = submission_out(queries.get_submission(conn, submission_id=outcome.id))
+        [outcome] = recording.record(conn, [item], key_id=key.id, rows=True, locked=True)
+        payload = submission_out(outcome.row)
         path = f"/v1/submissions/{outcome.id}"
         if outcome.status == "created":
             response = json_response(payload, HTTPStatus.CREATED, headers={"Location": location_of(path)},
