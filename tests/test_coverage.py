@@ -261,6 +261,17 @@ def test_province_without_any_eligible_population_has_null_totals(db, client, re
     assert (totals["regencies_total"], totals["regencies_reporting"]) == (1, 1)
 
 
+def test_province_without_regencies_answers_its_name_target_and_no_rows(db, client, reader):
+    put_province(db, "65", "Kalimantan Utara")
+    put_target(db, D(2016, 1, 1), Decimal("95"))
+
+    body = province(client, reader, "2016-06-30", code="65")
+
+    assert body["province"] == {"code": "65", "name": "Kalimantan Utara"}
+    assert body["target_percent"] == 95 and body["regencies"] == []
+    assert (body["totals"]["regencies_total"], body["totals"]["regencies_reporting"]) == (0, 0)
+
+
 def test_nation_adds_provinces_and_lists_one_without_regencies(kalteng, client, reader):
     put_province(kalteng, "61", "Kalimantan Barat")
     put_regency(kalteng, "61.01", population={D(2016, 1, 1): 30_000})

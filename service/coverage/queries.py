@@ -62,6 +62,38 @@ def regencies_as_of(conn, *, as_of, province_code=None, regency_code=None):
         return cur.fetchall()
 
 
+def province_as_of(conn, *, province_code, as_of):
+    """(province {code, name}, national target, its regencies as regencies_as_of gives them) in one
+    statement; None when there is no such province."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT p.code AS province_code_, p.name AS province_name_,
+                   {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
+                   r.code, r.name, r.kind, r.province_code,
+                   ep.count AS eligible_population,
+                   s.recorded, s.as_of AS last_reported_on
+              FROM province p
+              LEFT JOIN regency r ON r.province_code = p.code
+              LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
+              LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+             WHERE p.code = %(province)s
+             ORDER BY r.code
+            """,
+            {"as_of": as_of, "province": province_code},
+        )
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    province = {"code": first["province_code_"], "name": first["province_name_"]}
+    regencies = [{name: row[name] for name in _REGENCY_COLUMNS} for row in rows if row["code"] is not None]
+    return province, first["target_percent_"], regencies
+
+
+_REGENCY_COLUMNS = ("code", "name", "kind", "province_code", "eligible_population", "recorded", "last_reported_on")
+
+
 def reported_as_of(conn, *, regency_code, as_of):
     """The regency's effective count carried forward to the date: {recorded, last_reported_on}, or None."""
     with conn.cursor() as cur:

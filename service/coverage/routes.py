@@ -132,9 +132,10 @@ def province_coverage(code):
     query = load_query(ProvinceCoverageQuery())
     as_of = query["as_of"]
     with db.transaction(read_only=True) as conn:
-        province = _province_or_404(conn, code)
-        target = queries.target_as_of(conn, as_of=as_of)
-        regencies = queries.regencies_as_of(conn, as_of=as_of, province_code=code)
+        found = queries.province_as_of(conn, province_code=code, as_of=as_of)
+    if found is None:
+        raise NotFound(f"There is no province {code}.")
+    province, target, regencies = found
     rows = [
         rules.regency_row(r, as_of=as_of, target_percent=target, stale_after_days=_stale_after_days())
         for r in regencies
