@@ -268,7 +268,10 @@ class Bench:
         conn = dataset.connect(self.url)
         codes, items = self.regencies, self.args.batch_items
         with conn:  # rows_for(n) takes dates of its own from 2012 on: past those of earlier runs, if any
-            first = 1 - (-queries.submissions_before(conn, day="2016-01-01") // items)
+            # (from the latest date they used: a count of their rows misses the short warm-up batch's slot)
+            latest = queries.latest_before(conn, day="2016-01-01")
+        first = 1 if latest is None else (latest - batch_ingest.rows_for(0, codes, 1)[0][1]).days \
+            // -(-items // len(codes)) + 2
         batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(first, codes, items)[:100])  # warm up
         batch_seconds, copy_seconds = [], []
         try:
