@@ -7,7 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import security, wire_errors
 from .config import Settings
 from .db import make_pool
-from .errors import register_error_handlers
+from .errors import NotFound, register_error_handlers
 from .web import ServiceJSONProvider
 
 __all__ = ["create_app"]
@@ -37,6 +37,12 @@ def create_app(settings=None):
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else secrets.token_hex(12)
+
+    @app.before_request
+    def refuse_nul_in_the_path():
+        # No resource is named with a NUL, and PostgreSQL text cannot hold one: never let it reach a query.
+        if "\x00" in request.path:
+            raise NotFound("There is no resource at this path.")
 
     @app.after_request
     def echo_request_id(response):

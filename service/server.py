@@ -1,10 +1,14 @@
 """gunicorn as the service runs it, configured from the same Settings."""
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from .logs import JsonFormatter
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -26,8 +30,18 @@ def gunicorn_options(settings):
         "loglevel": s.log_level.lower(),
         "accesslog": None,  # the app writes one JSON line per request itself
         "errorlog": "-",
+        "logger_class": JsonLogger,
         "child_exit": child_exit,
     }
+
+
+class JsonLogger(Logger):
+    """gunicorn's own lines (start, worker exits, timeouts) as JSON too: one format on stderr."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 def child_exit(server, worker):
@@ -45,6 +59,10 @@ class CoverageServer(BaseApplication):
     def load_config(self):
         for key, value in gunicorn_options(self.settings).items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25.1 opens a control socket at one path per user ($HOME/.gunicorn), which
+            # every instance on the host would share; the service does not use it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         from . import create_app
@@ -55,9 +73,19 @@ class CoverageServer(BaseApplication):
 def prepare_metrics_dir(environ=os.environ):
     """An empty folder for the workers' metric files, named in the environment before they fork.
 
-    prometheus_client picks its multiprocess mode when first imported, so this must run before
-    anything imports it in this process. Returns the folder when it was made here (to remove it).
+    prometheus_client picks its multiprocess mode when first imported; if something imported it
+    already, its mode is switched here. Returns the folder when it was made here (to remove it).
     """
+    made = _metrics_dir(environ)
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        # Imported early (a module-level import somewhere): switch its mode now, before the workers
+        # fork and create their first sample; every metric here is labelled, so none exists yet.
+        values.ValueClass = values.get_value_class()
+    return made
+
+
+def _metrics_dir(environ):
     existing = environ.get(METRICS_DIR_ENV)
     if existing:
         # The operator's folder: files from a previous run would be counted again, so clear them.
@@ -77,6 +105,7 @@ def run(settings):
     try:
         CoverageServer(settings).run()
     finally:
-        # A worker leaving (max_requests) unwinds through here too: only the master may remove the folder.
+        # Workers are forked inside run() and leave through this block too: only the master may
+        # remove the folder, or a recycled worker (MAX_REQUESTS) would take every worker's metrics.
         if made and os.getpid() == master:
             shutil.rmtree(made, ignore_errors=True)

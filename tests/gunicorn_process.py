@@ -1,6 +1,7 @@
 """`ktpel-coverage serve` (real gunicorn) on a free loopback port, for tests about the served service."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,11 +38,16 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, DATABASE_URL=database_url, HOST="127.0.0.1", PORT=str(self.port),
                    WEB_CONCURRENCY=str(workers), **{k.upper(): str(v) for k, v in environment.items()})
-        for name in ("PROMETHEUS_MULTIPROC_DIR", "PUBLIC_READ", "DATABASE_READ_URL"):
+        for name in ("PUBLIC_READ", "DATABASE_READ_URL"):
             if name.lower() not in environment:
                 env.pop(name, None)
+        # A metrics folder named here (as an operator may): a worker's pool gauge file in it
+        # tells that the worker has built its app, so no test stops a worker still booting.
+        self.metrics_dir = Path(tempfile.mkdtemp(prefix="ktpel-test-metrics-"))
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         fd, self.log_path = tempfile.mkstemp(prefix="ktpel-test-gunicorn-", suffix=".log")
         self._log = os.fdopen(fd, "wb")
+        self._final_log = None
         self.process = subprocess.Popen([str(CLI), "serve"], env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def __enter__(self):
@@ -61,7 +67,7 @@ class Served:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
             try:
-                if self.get("/healthz", timeout=1).status == 200 and len(self.worker_pids()) >= self.workers:
+                if self.get("/healthz", timeout=1).status == 200 and self.workers_booted():
                     return
             except OSError:
                 pass
@@ -77,6 +83,14 @@ class Served:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        self._final_log = Path(self.log_path).read_text(errors="replace")
+        Path(self.log_path).unlink(missing_ok=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def workers_booted(self):
+        pids = self.worker_pids()
+        return len(pids) >= self.workers and all(
+            (self.metrics_dir / f"gauge_livesum_{pid}.db").exists() for pid in pids)
 
     def worker_pids(self):
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -86,7 +100,9 @@ class Served:
             return []
 
     def log_text(self):
-        self._log.flush()
+        """Everything the server wrote so far; after stop, all of it."""
+        if self._final_log is not None:
+            return self._final_log
         return Path(self.log_path).read_text(errors="replace")
 
     def json_log_lines(self):

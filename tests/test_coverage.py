@@ -428,12 +428,23 @@ def test_etag_answers_304_until_a_new_submission_changes_the_figures(kalteng, cl
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
-def test_a_new_submission_is_in_the_next_read(kalteng, client, reader):
+def test_a_submission_answered_201_is_in_the_next_read_and_its_retraction_too(kalteng, client, reader, make_key):
+    office = make_key("submitter", "62.09", name="Disdukcapil Lamandau")
     assert province(client, reader, "2016-06-30")["totals"]["recorded"] == 0
+    earlier = client.post("/v1/submissions", json={"regency_code": "62.09", "as_of": "2016-06-01", "recorded": 5_000},
+                          headers=office)
+    assert earlier.status_code == 201
 
-    submit(kalteng, "62.09", D(2016, 6, 30), 7_777)
-
+    latest = client.post("/v1/submissions", json={"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 7_777},
+                         headers=office)
+    assert latest.status_code == 201
     assert province(client, reader, "2016-06-30")["totals"]["recorded"] == 7_777
+    assert regency(client, reader, "2016-06-30")["last_reported_on"] == "2016-06-30"
+
+    retraction = client.post(f"/v1/submissions/{latest.get_json()['id']}/retract", json={"reason": "typo"},
+                             headers=office)
+    assert retraction.status_code == 200
+    assert province(client, reader, "2016-06-30")["totals"]["recorded"] == 5_000
 
 
 def test_province_coverage_as_csv_has_a_header_of_field_names_and_a_row_per_regency(kalteng, client, reader):

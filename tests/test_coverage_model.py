@@ -205,7 +205,8 @@ def model_point(on, figures):
 
 def store(db, world):
     with db, db.cursor() as cur:
-        cur.execute("TRUNCATE submission, eligible_population, regency, province, national_target CASCADE")
+        for table in ("submission", "eligible_population", "regency", "province", "national_target"):
+            cur.execute(f"DELETE FROM {table}")  # faster than TRUNCATE for a handful of rows
     for province in PROVINCES:
         put_province(db, province)
     for code, population in world.regencies.items():

@@ -129,3 +129,103 @@ def test_a_nul_character_in_a_batch_is_422_not_a_crash(client, db, make_key, con
     assert response.status_code == 422
     assert response.json["errors"][0]["pointer"].startswith("/items/0/")
     assert count_rows(db, "submission") == 0
+
+
+ODD_VALUES = ("%00", "%D9%A6%D9%A2", "62%0A", "x" * 300, "-1", "99999999999999999999", "2016-02-30", "%25", "")
+
+
+def test_no_odd_path_or_query_value_makes_a_500(app, client, db, make_key):
+    """Every /v1 route from the route table, every query parameter the spec names, fed odd values."""
+    import re
+
+    import yaml
+
+    from .contract import SPEC
+    from .test_auth import v1_operations
+
+    spec = yaml.safe_load(SPEC.read_text())
+    admin = make_key("admin")
+    crashes = []
+    for method, rule, _, _ in v1_operations(app):
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+        operation = spec["paths"].get(path, {}).get(method.lower(), {})
+        query_names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"]
+        for odd in ODD_VALUES:
+            urls = [re.sub(r"<[^>]+>", odd or "x", rule)]
+            if method == "GET":
+                sample = re.sub(r"<[^>]+>", "62", rule)
+                urls += [f"{sample}?{name}={odd}" for name in query_names]
+            for url in urls:
+                response = FlaskClient(app).open(url, method=method, headers=admin, json={})
+                if response.status_code >= 500:
+                    crashes.append((method, url, response.status_code))
+    assert not crashes, crashes
+
+
+ODD_JSON = ("1e400", "-1e400", "1e-400", "100000000000000000000000000000", "-1", "0", '""', '"x"', "[]", "{}",
+            "null", "true", '"' + "x" * 5000 + '"', '"2016-02-30"', '"\\u0662\\u0660\\u0661\\u0666-01-01"')
+
+
+def test_no_odd_json_value_in_any_field_makes_a_500(app, db, make_key):
+    """Every write of the route table: the spec's example body with one field at a time made odd."""
+    import json
+    import re
+
+    import yaml
+
+    from service.regions import queries as regions
+
+    from .contract import SPEC
+    from .test_auth import v1_operations
+
+    with db:
+        regions.put_province(db, code="62", name="Kalimantan Tengah")
+        regions.put_regency(db, code="62.09", name="Lamandau", kind="kabupaten", province_code="62")
+    spec = yaml.safe_load(SPEC.read_text())
+
+    def resolve(schema):
+        while "$ref" in schema:
+            node = spec
+            for part in schema["$ref"].lstrip("#/").split("/"):
+                node = node[part]
+            schema = node
+        return schema
+
+    admin = make_key("admin")
+    crashes, tried = [], 0
+    for method, rule, _, _ in v1_operations(app):
+        if method == "GET":
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+        content = spec["paths"].get(path, {}).get(method.lower(), {}).get("requestBody", {}).get("content", {})
+        media = content.get("application/json")
+        if not media:
+            continue
+        schema = resolve(media["schema"])
+        example = media.get("example") or next(iter(media.get("examples", {}).values()), {}).get("value", {})
+        assert example, f"{method} {rule}: the spec gives no example body"
+        url = re.sub(r"<(?:[^:>]+:)?effective_from>", "2016-01-01", rule)
+        url = re.sub(r"<[^>]+>", "62.09" if "regencies" in rule else "62" if "provinces" in rule else "1", url)
+        items = schema.get("properties", {}).get("items")
+        if items and items.get("type") == "array":  # a batch: make each field of its first item odd
+            fields = sorted(resolve(items["items"]).get("properties", {}))
+            base = (example.get("items") or [{}])[0]
+
+            def wrap(item):
+                return {"items": [item]}
+        else:
+            fields = sorted(schema.get("properties", {}))
+            base = example
+
+            def wrap(item):
+                return item
+        for field in fields:
+            for odd in ODD_JSON:
+                raw = json.dumps(wrap({**base, field: "ODD"})).replace('"ODD"', odd)
+                response = FlaskClient(app).open(url, method=method, headers=admin, data=raw,
+                                                 content_type="application/json")
+                tried += 1
+                if response.status_code >= 500:
+                    crashes.append((method, url, raw[:120], response.status_code))
+    assert tried > 100
+    assert not crashes, crashes

@@ -104,6 +104,7 @@ def test_gunicorn_takes_its_settings_from_the_environment():
     assert cfg.address == [("127.0.0.1", 9001)]
     assert cfg.worker_class_str == "gthread"
     assert cfg.accesslog is None
+    assert cfg.settings["control_socket_disable"].get() is True
 
 
 def test_gunicorn_defaults_recycle_workers_with_jitter_and_trust_only_loopback():
@@ -121,3 +122,12 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(make_app, ad
                                                                 headers={**admin, **forwarded})
     assert direct.headers["Location"] == "http://127.0.0.1:8000/v1/provinces/62"
     assert behind_proxy.headers["Location"] == "https://coverage.kemendagri.go.id/v1/provinces/63"
+
+
+def test_every_operation_that_takes_a_body_documents_its_413():
+    spec = yaml.safe_load(SPEC.read_text())
+    undocumented = [
+        (method, path) for path, item in spec["paths"].items() for method, operation in item.items()
+        if "requestBody" in operation and "413" not in operation.get("responses", {})
+    ]
+    assert undocumented == []

@@ -1,8 +1,16 @@
 """GET /metrics: Prometheus text, by route template, added up over every gunicorn worker."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
+from service.config import Settings
 
 from .gunicorn_process import Served
 
@@ -101,3 +109,34 @@ def test_metrics_add_up_every_gunicorn_worker(database_url):
     assert len(counts) == 1 and counts.pop() >= requests
     assert len(pids) == 2
     assert {value(text, "ktpel_db_pool_connections_max", pool="write") for text in scraped} == {10}
+
+
+def test_serve_switches_an_early_imported_prometheus_client_to_multiprocess_mode(tmp_path):
+    program = textwrap.dedent(f"""
+        import os
+        import prometheus_client  # imported before the folder is named, as a module-level import would
+        from service.server import prepare_metrics_dir
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
+        prepare_metrics_dir()
+        prometheus_client.Counter("probe_total", "probe", ["kind"]).labels(kind="x").inc()
+        print(sorted(os.listdir({str(tmp_path)!r})))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True).stdout
+    assert re.fullmatch(r"\['counter_\d+\.db'\]", out.strip())
+
+
+@pytest.mark.slow
+def test_recycled_workers_keep_the_metrics_and_the_server_serving(database_url):
+    requests = 60
+    with Served(database_url, workers=2, max_requests=10, max_requests_jitter=2) as served:
+        first_pids = set(served.worker_pids())
+        statuses = [served.get("/healthz").status for _ in range(requests)]
+        time.sleep(1)  # the last recycled worker is replaced
+        text = served.get("/metrics").body.decode()
+        later_pids = set(served.worker_pids())
+
+    assert statuses == [200] * requests
+    assert not first_pids & later_pids, "MAX_REQUESTS recycled the workers"
+    assert value(text, "ktpel_http_requests_total", route="/healthz", method="GET", status="200") >= requests
+    assert value(text, "ktpel_db_pool_connections_max", pool="write") == 2 * Settings().pool_max

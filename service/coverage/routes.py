@@ -191,15 +191,10 @@ def _history_dates(query):
 
 def _history_answer(interval, figures_by_day):
     points = [
-        {
-            "date": day["day"],
-            "eligible_population": day["eligible_population"],
-            "recorded": day["recorded"],
-            "target_percent": day["target_percent"],
-            **pick(rules.figures(recorded=day["recorded"], eligible_population=day["eligible_population"],
-                                 target_percent=day["target_percent"]),
-                   ("coverage_percent", "achievement_percent", "band")),
-        }
+        pick({"date": day["day"], **day, **rules.figures(recorded=day["recorded"],
+                                                          eligible_population=day["eligible_population"],
+                                                          target_percent=day["target_percent"])},
+             HISTORY_POINT_FIELDS)
         for day in figures_by_day
     ]
     return _answer({"interval": interval, "points": points}, rows=points, columns=HISTORY_POINT_FIELDS)

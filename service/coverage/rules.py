@@ -93,6 +93,7 @@ def regency_row(regency, *, as_of, target_percent, stale_after_days):
     """
     recorded = regency["recorded"]
     eligible = regency["eligible_population"]
+    computed = figures(recorded=recorded, eligible_population=eligible, target_percent=target_percent)
     return {
         "code": regency["code"],
         "name": regency["name"],
@@ -100,8 +101,11 @@ def regency_row(regency, *, as_of, target_percent, stale_after_days):
         "province_code": regency["province_code"],
         "eligible_population": eligible,
         "recorded": recorded,
+        "coverage_percent": computed["coverage_percent"],
         "target_percent": target_percent,
-        **figures(recorded=recorded, eligible_population=eligible, target_percent=target_percent),
+        "achievement_percent": computed["achievement_percent"],
+        "band": computed["band"],
+        "remaining_to_target": computed["remaining_to_target"],
         "last_reported_on": regency["last_reported_on"],
         "stale": is_stale(last_reported_on=regency["last_reported_on"], as_of=as_of,
                           stale_after_days=stale_after_days),

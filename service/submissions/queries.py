@@ -62,7 +62,7 @@ def standing_of(conn, *, items):
             """
             WITH t AS (
                 SELECT * FROM unnest(%(codes)s::text[], %(days)s::date[]) WITH ORDINALITY AS t(regency_code, as_of, idx)
-            ), latest AS (
+            ), latest AS MATERIALIZED (  -- once per regency, not once per item
                 SELECT r.code, (SELECT s.as_of FROM submission s
                                  WHERE s.regency_code = r.code AND s.retracted_at IS NULL
                                  ORDER BY s.as_of DESC, s.id DESC LIMIT 1) AS as_of
