@@ -42,14 +42,15 @@ class CpuAccount:
         self._started = time.monotonic()
 
     def shares(self):
+        groups = {**self._groups, **_processes(self._service, self._database)}  # slow: before the clocks
+        m1 = psutil.cpu_times()
         wall = (time.monotonic() - self._started) * (os.cpu_count() or 1)
-        groups = {**self._groups, **_processes(self._service, self._database)}
         after = _cpu_of(groups)
         used = {"workers": 0.0, "database": 0.0}
         for pid, group in groups.items():
             if pid in after:
                 used[group] += after[pid] - self._before.get(pid, 0.0)
-        m0, m1 = self._machine, psutil.cpu_times()
+        m0 = self._machine
         busy = sum(getattr(m1, f) - getattr(m0, f) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
         shares = {group: round(seconds / wall, 3) for group, seconds in used.items()}
         shares["everything_else"] = round(max(0.0, busy - sum(used.values())) / wall, 3)

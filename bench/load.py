@@ -24,6 +24,7 @@ class Workload:
     headers: dict = field(default_factory=dict)
     submitters: list = field(default_factory=list)  # POST /v1/submissions: [(regency_code, token, start_count)]
     as_of: str | None = None
+    scripts_made: int = 0  # each run's counts start above the last run's, so every POST is a new count
 
     def python_request(self, n):
         """The n-th request as (method, path, headers, body), the same sequence the Lua script makes."""
@@ -34,6 +35,9 @@ class Workload:
                            "reference": f"bench-{n}"})
         return "POST", "/v1/submissions", {"Authorization": f"Bearer {token}",
                                            "Content-Type": "application/json"}, body
+
+
+RUN_COUNT_STEP = 200_000  # more than one run's increments of a regency's count
 
 
 def _lua_string(text):
@@ -85,7 +89,7 @@ function request()
   n = n + 1
   local s = systems[(n * 7 + thread_no) %% #systems + 1]
   local body = string.format('{"regency_code": "%%s", "as_of": "%%s", "recorded": %%d, "reference": "bench-%%d-%%d"}',
-                             s[1], as_of, s[3] + n * 16 + thread_no, thread_no, n)
+                             s[1], as_of, s[3] + %(offset)d + n * 16 + thread_no, thread_no, n)
   return wrk.format("POST", "/v1/submissions",
                     {["Authorization"] = "Bearer " .. s[2], ["Content-Type"] = "application/json"}, body)
 end
@@ -95,7 +99,9 @@ end
 def lua_script(workload):
     if workload.submitters:
         systems = ", ".join(f"{{{_lua_string(c)}, {_lua_string(t)}, {int(s)}}}" for c, t, s in workload.submitters)
-        body = _LUA_POST % {"systems": systems, "as_of": _lua_string(workload.as_of)}
+        workload.scripts_made += 1
+        body = _LUA_POST % {"systems": systems, "as_of": _lua_string(workload.as_of),
+                            "offset": workload.scripts_made * RUN_COUNT_STEP}
     else:
         body = _LUA_GET % {
             "paths": ", ".join(_lua_string(p) for p in workload.paths),

@@ -203,3 +203,10 @@ def fill_change_feed(conn):
             """
         )
         return changes
+
+
+def submissions_before(conn, *, day):
+    """How many rows lie before a day: the batch scenario's earlier runs, in a database measured again."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM submission WHERE as_of < %(day)s", {"day": day})
+        return cur.fetchone()["n"]

@@ -94,12 +94,22 @@ class Bench:
         medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
         row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
                "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
+        # What one request costs the service and its database in CPU, whoever else uses the machine:
+        # the throughput it would reach with the cores to itself is their number divided by that.
+        cores = os.cpu_count() or 1
+        all_requests = [sum(job["rps"] for job in r) for r in results]
+        row["cpu_ms_per_request"] = statistics.median(
+            (c["workers"] + c["database"]) * cores * 1000 / n
+            for c, n in zip(cpu, all_requests, strict=True) if n
+        )
+        row["alone_rps"] = cores * 1000 / row["cpu_ms_per_request"]
         if len(medians) > 1:
             row["others"] = medians[1:]
         if floor:
             row["floor"] = floor
             floor_row = self.rows[floor]
             row["ratio"] = row["rps"] / floor_row["rps"]
+            row["alone_ratio"] = row["alone_rps"] / floor_row["alone_rps"]
         if target:
             row["target"] = target.text
             row["met"] = bool(target.check(row))
@@ -124,12 +134,14 @@ class Bench:
 
     def _print_row(self, row):
         ratio = f" = {row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        alone = f" ({row['alone_ratio']:.0%} by CPU cost)" if "alone_ratio" in row else ""
         met = "" if "met" not in row else ("  target met" if row["met"] else f"  TARGET MISSED ({row['target']})")
         bad = row["socket_errors"] + row["status"]["4xx"] + row["status"]["5xx"]
         errors = f"  {bad} errors/4xx/5xx!" if bad else ""
         cpu = row["cpu"]
         print(f"  {row['scenario']:18} c={row['connections']:<3} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms"
-              f"  p99 {row['p99_ms']:7.1f} ms{ratio}  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
+              f"  p99 {row['p99_ms']:7.1f} ms{ratio}{alone}  {row['cpu_ms_per_request']:.2f} CPU ms/req"
+              f"  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
               f"  cpu: workers {cpu['workers']:.0%} db {cpu['database']:.0%} rest {cpu['everything_else']:.0%}"
               f" idle {cpu['idle']:.0%} (load {cpu['load_average_1m']})", flush=True)
 
@@ -254,15 +266,24 @@ class Bench:
         key_id = token.split("_")[1]
         client = HttpClient(self.service)
         conn = dataset.connect(self.url)
-        codes = self.regencies
-        batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(0, codes, 100))  # warm up
-        batch_seconds, copy_seconds, items = [], [], self.args.batch_items
+        codes, items = self.regencies, self.args.batch_items
+        with conn:  # rows_for(n) takes dates of its own from 2012 on: past those of earlier runs, if any
+            first = 1 - (-queries.submissions_before(conn, day="2016-01-01") // items)
+        batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(first, codes, items)[:100])  # warm up
+        batch_seconds, copy_seconds = [], []
         try:
             for run in range(self.args.runs):
-                batch_seconds.append(batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(1 + 2 * run, codes,
-                                                                                                    items)))
-                copy_seconds.append(batch_ingest.ingest_copy(conn, key_id, batch_ingest.rows_for(2 + 2 * run, codes,
-                                                                                                 items)))
+                rows = batch_ingest.rows_for(first + 1 + 2 * run, codes, items)
+                batch_seconds.append(batch_ingest.ingest_batch(client, token, rows))
+                rows = batch_ingest.rows_for(first + 2 + 2 * run, codes, items)
+                copy_seconds.append(batch_ingest.ingest_copy(conn, key_id, rows))
+            if self.args.profile and profiling.available():
+                sampling = profiling.Sampling(self.service.worker_pids(), round(statistics.median(batch_seconds)) + 1)
+                rows = batch_ingest.rows_for(first + 1 + 2 * self.args.runs, codes, items)
+                batch_ingest.ingest_batch(client, token, rows)
+                summary = sampling.summary()
+                profiling.PROFILES.mkdir(exist_ok=True)
+                (profiling.PROFILES / "batch.txt").write_text(f"batch: one {items:,}-item batch\n{summary}\n")
         finally:
             conn.close()
         copy_rate = items / statistics.median(copy_seconds)
@@ -330,12 +351,12 @@ class HttpClient:
 
 
 def table(rows):
-    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | worker RSS MB "
-             "| CPU: workers / db / rest / idle | target |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
+    lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | CPU ms/req (vs floor) "
+             "| worker RSS MB | CPU: workers / db / rest / idle | target |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |"]
     for row in rows.values():
         if "unavailable" in row:
-            blank = "| " * 8
+            blank = "| " * 9
             lines.append(f"| {row['scenario']} | {row['request']} {blank}| not available: {row['unavailable']} |")
             continue
         vs = f"{row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
@@ -349,11 +370,15 @@ def table(rows):
         cpu = row.get("cpu")
         cpu = f"{cpu['workers']:.0%} / {cpu['database']:.0%} / {cpu['everything_else']:.0%} / {cpu['idle']:.0%}" \
             if cpu else ""
+        cost = f"{row['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in row else ""
+        if "alone_ratio" in row:
+            cost += f" ({row['alone_ratio']:.0%})"
         lines.append(f"| {row['scenario']} | {row['request']} | {row.get('connections', '')} | {rps} | "
-                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {rss} | {cpu} | {target} |")
+                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {cost} | {rss} | {cpu} "
+                     f"| {target} |")
         for other in row.get("others", []):
             lines.append(f"| | (alongside) {other.get('name', 'submissions')} | {other['connections']} | "
-                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | |")
+                         f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | | |")
     return "\n".join(lines)
 
 
@@ -403,13 +428,16 @@ def main(argv=None):
                   f"{args.runs} run(s) of {args.seconds} s per scenario, medians:", flush=True)
             bench.run(scenarios)
     generator = max((r.get("generator_cpu_share", 0) for r in bench.rows.values()), default=0)
+    largest_worker = max((mb for r in bench.rows.values() for mb in r.get("rss_mb") or []), default=0)
     result = {"machine": about, "loaded": loaded, "runs": args.runs, "seconds": args.seconds,
-              "scenarios": bench.rows, "worker_restarts": service.worker_restarts,
+              "scenarios": bench.rows, "worker_restarts": service.worker_restarts, "largest_worker_mb": largest_worker,
               "generator_max_cpu_of_one_core": generator, "total_seconds": round(time.perf_counter() - started, 1)}
     print()
     print(table(bench.rows))
     print(f"\nthe load generator used at most {generator:.0%} of one core in any scenario; gunicorn restarted a "
           f"worker {service.worker_restarts} times (max_requests) during the run")
+    print(f"the largest worker held {largest_worker:.0f} MB at the end of a scenario: target < 120 MB "
+          f"{'met' if largest_worker < 120 else 'MISSED'}")
     print(f"\nwhole run: {result['total_seconds']} s")
     if args.json_path:
         with open(args.json_path, "w") as f:

@@ -88,7 +88,8 @@ class Service:
         """Stop gunicorn; `worker_restarts` then says how often max_requests recycled a worker."""
         if self._log.closed:
             return
-        if self.process.poll() is None:
+        died = self.process.poll() is not None
+        if not died:
             self.process.terminate()
             try:
                 self.process.wait(timeout=20)
@@ -97,7 +98,11 @@ class Service:
                 self.process.wait()
         self._log.close()
         self.worker_restarts = self.log_path.read_text(errors="replace").count("Autorestarting worker")
-        self.log_path.unlink()
+        if died:
+            print(f"gunicorn had exited by itself ({self.process.returncode}); its log: {self.log_path}",
+                  file=sys.stderr)
+        else:
+            self.log_path.unlink()
 
     def __enter__(self):
         return self

@@ -97,6 +97,14 @@ def test_only_the_listed_docs_assets_are_served(client, name):
     assert response.mimetype == "application/problem+json"
 
 
+def test_spec_lists_exactly_the_docs_assets_served():
+    from service.docs.routes import ASSET_DIRECTORIES
+
+    spec = yaml.safe_load(SPEC.read_text())
+    (name,) = spec["paths"]["/docs/assets/{name}"]["get"]["parameters"]
+    assert set(name["schema"]["enum"]) == set(ASSET_DIRECTORIES)
+
+
 def render_in_chromium(url):
     """The DOM after the page's scripts ran, and the browser's console lines (CSP violations land there)."""
     with tempfile.TemporaryDirectory() as profile:

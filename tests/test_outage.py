@@ -16,7 +16,7 @@ from .gunicorn_process import Served
 
 # Routes that must answer whatever the database does; every other route needs it.
 NO_DATABASE = {"/healthz", "/metrics", "/openapi.yaml", "/docs", "/docs/assets/<name>", "/static/<path:filename>"}
-SAMPLE_PATH_VALUES = {"code": "62", "effective_from": "2016-01-01", "id": "1", "filename": "x"}
+SAMPLE_PATH_VALUES = {"code": "62", "effective_from": "2016-01-01", "id": "1", "filename": "x", "name": "docs.js"}
 CONNECT_TIMEOUT_SECONDS = 2
 ANSWER_WITHIN_SECONDS = CONNECT_TIMEOUT_SECONDS + 3
 

@@ -2,7 +2,9 @@
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Blueprint, abort, make_response, render_template, send_from_directory
+from flask import Blueprint, make_response, render_template, send_from_directory
+
+from ..errors import NotFound
 
 blueprint = Blueprint("docs", __name__, template_folder="templates")
 
@@ -45,7 +47,7 @@ def docs_page():
 def docs_asset(name):
     directory = ASSET_DIRECTORIES.get(name)
     if directory is None:
-        abort(404)
+        raise NotFound(f"The documentation has no asset {name}.")
     response = send_from_directory(directory, name, max_age=ASSET_MAX_AGE_SECONDS)
     response.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
     return response
