@@ -25,7 +25,7 @@ WORKERS = 2
 THREADS = 4
 FAST_REQUESTS = 40
 FAST_TIMEOUT = 2.0
-SLOW_CLIENT_COUNTS = (0, 2, 6)
+SLOW_CLIENT_COUNTS = (0, 6, 16)
 CLI = Path(sys.executable).parent / "ktpel-coverage"
 
 

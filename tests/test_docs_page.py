@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from .contract import SPEC
-from .live_server import gunicorn
+from .gunicorn_process import Served
 
 CHROMIUM = shutil.which("chromium")
 METHODS = {"get", "put", "post", "delete", "patch"}
@@ -123,7 +123,8 @@ def render_in_chromium(url):
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)")
 def test_docs_page_shows_every_operation_in_headless_chromium(database_url):
-    with gunicorn(database_url) as base_url:
+    with Served(database_url, workers=1) as served:
+        base_url = served.url
         dom, console = render_in_chromium(base_url + "/docs")
     operations = spec_operations()
     assert len(operations) >= 10

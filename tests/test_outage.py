@@ -148,3 +148,21 @@ def test_every_operation_that_needs_the_database_documents_its_503(app):
         and "503" not in operation.get("responses", {})
     ]
     assert undocumented == []
+
+
+def test_no_free_connection_in_time_answers_503_instead_of_waiting(make_app, reader):
+    app = make_app(pool_max=1, pool_timeout_seconds=0.5)
+    pool = app.extensions["ktpel_pools"]["write"]
+    held = pool.getconn()  # another request holds the only connection
+    try:
+        started = time.monotonic()
+        response = app.test_client().get("/v1/provinces", headers=reader)
+        seconds = time.monotonic() - started
+    finally:
+        pool.putconn(held)
+
+    assert response.status_code == 503
+    assert response.json["type"] == "urn:ktpel-coverage:problem:database-unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    assert 0.4 < seconds < 2
+    assert app.test_client().get("/v1/provinces", headers=reader).status_code == 200

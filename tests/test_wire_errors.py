@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from .contract import SPEC
-from .live_server import gunicorn
+from .gunicorn_process import Served
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,8 @@ def raw_exchange(base_url, request_bytes):
 
 @pytest.fixture(scope="module")
 def served(database_url):
-    with gunicorn(database_url) as base_url:
+    with Served(database_url, workers=1) as served:
+        base_url = served.url
         yield base_url
 
 
