@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
 from service.config import Settings
+from service.regions import queries as regions
 
 from .gunicorn_process import Served
 
@@ -86,6 +87,32 @@ def test_submission_outcomes_are_counted(client):
         return after.get(key, 0) - before.get(key, 0)
 
     assert (delta("created"), delta("unchanged"), delta("rejected")) == (3, 0, 1)
+
+
+def test_submissions_through_the_api_count_created_unchanged_and_rejected(client, db, make_key):
+    with db:
+        regions.put_province(db, code="62", name="Kalimantan Tengah")
+        regions.put_regency(db, code="62.09", name="Lamandau", kind="kabupaten", province_code="62")
+    submitter = make_key("submitter", "62")
+    count = {"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 65223}
+    before = samples(scrape(client))
+
+    assert client.post("/v1/submissions", json=count, headers=submitter).status_code == 201
+    assert client.post("/v1/submissions", json=count, headers=submitter).status_code == 200
+    assert client.post("/v1/submissions", json={**count, "recorded": -1}, headers=submitter).status_code == 422
+    batch = {"items": [{**count, "as_of": "2016-07-31"}, {**count, "as_of": "2016-08-31", "recorded": 1.5}]}
+    assert client.post("/v1/submissions/batch", json=batch, headers=submitter).status_code == 422
+    batch = {"items": [count, {**count, "as_of": "2016-07-31", "recorded": 65300}]}
+    assert client.post("/v1/submissions/batch", json=batch, headers=submitter).status_code == 201
+    after = samples(scrape(client))
+
+    def delta(outcome):
+        key = ("ktpel_submissions_total", frozenset({"outcome": outcome}.items()))
+        return after.get(key, 0) - before.get(key, 0)
+
+    # created: the first count and the batch's new one; unchanged: the repeat and the batch's repeat;
+    # rejected: the bad count and both items of the refused batch (all or nothing)
+    assert (delta("created"), delta("unchanged"), delta("rejected")) == (2, 2, 3)
 
 
 def test_an_unknown_submission_outcome_is_a_programming_error():

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
-from .. import audit, db
+from .. import audit, db, metrics
 from ..auth import current_key, ensure_covers, requires
 from ..clock import today
 from ..errors import ApiError, Conflict, InvalidInput, NotFound, invalid_input, pointers_from_messages
@@ -45,7 +45,11 @@ _item_schema = SubmissionIn()
 @blueprint.post("/v1/submissions")
 @requires("submitter")
 def create_submission():
-    return idempotency.answer_once(_create_submission)
+    try:
+        return idempotency.answer_once(_create_submission)
+    except InvalidInput:
+        metrics.submission_outcome("rejected")
+        raise
 
 
 def _create_submission(claim):
@@ -68,6 +72,7 @@ def _create_submission(claim):
             claim.remember(conn, response)
         if outcome.status == "created":
             queries.append_changes(conn, kind="created", changes=[(item["regency_code"], item["as_of"], outcome.id)])
+    metrics.submission_outcome(outcome.status)  # after the commit: only what is stored is counted
     return response
 
 
@@ -84,7 +89,11 @@ def _create_batch(claim):
     raw_items, lines = _batch_items()
     key = current_key()
     with db.transaction() as conn:
-        items = _valid_batch(conn, raw_items, lines, key)
+        try:
+            items = _valid_batch(conn, raw_items, lines, key)
+        except InvalidInput:
+            metrics.submission_outcome("rejected", len(raw_items))  # all or nothing: every item is refused
+            raise
         outcomes = recording.record(conn, items, key_id=key.id, dry_run=dry_run)
         created = [o for o in outcomes if o.status == "created"]
         summary = {
@@ -116,6 +125,8 @@ def _create_batch(claim):
         queries.append_changes(
             conn, kind="created", changes=[(o.item["regency_code"], o.item["as_of"], o.id) for o in created],
         )
+    metrics.submission_outcome("created", summary["created"])
+    metrics.submission_outcome("unchanged", summary["unchanged"])
     return response
 
 
