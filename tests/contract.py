@@ -7,6 +7,7 @@ from flask.testing import FlaskClient
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from openapi_core.templating.responses.exceptions import ResponseNotFound
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
@@ -41,6 +42,11 @@ def check_response(response):
     try:
         spec().validate_response(request, WerkzeugOpenAPIResponse(response))
     except OperationNotFound:
+        if response.status_code != 405:
+            raise
+    except ResponseNotFound:
+        # openapi-core matches /v1/submissions/batch to /v1/submissions/{submission_id} without
+        # looking at the parameter's pattern; the method is not allowed there, which is all 405 says.
         if response.status_code != 405:
             raise
     except PathNotFound:

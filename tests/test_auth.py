@@ -28,7 +28,7 @@ OUT_OF_SCOPE_PROBES = {
     ("POST", "/v1/submissions/batch"): (
         {"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1}]}, 422),
     # PATH_SAMPLES' submission 1 is the registry fixture's, in 62.09
-    ("POST", "/v1/submissions/<submission_id>/retract"): ({"reason": "counted twice"}, 403),
+    ("POST", "/v1/submissions/<int:submission_id>/retract"): ({"reason": "counted twice"}, 403),
 }
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")

@@ -242,6 +242,14 @@ def test_warnings_flag_decrease_excess_backfill_and_missing_population(client, a
 def test_unknown_or_malformed_submission_id_is_404(client, reader, world):
     assert client.get("/v1/submissions/424242", headers=reader).status_code == 404
     assert client.get("/v1/submissions/abc", headers=reader).status_code == 404
+    assert client.get(f"/v1/submissions/{2**63}", headers=reader).status_code == 404
+
+
+def test_the_batch_path_is_never_taken_for_a_submission_id(client, reader):
+    response = client.get("/v1/submissions/batch", headers=reader)
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"]
+    assert response.mimetype == "application/problem+json"
 
 
 def test_seeded_counts_are_in_the_feed_without_a_submitter(client, db, reader):

@@ -284,12 +284,13 @@ def _position(value):
 
 
 def _submission_id(value):
-    if not value.isdigit() or len(value) > 18:
+    # ids are bigints; a larger number names no submission (and must not reach the driver)
+    if value >= 2**63:
         raise NotFound(f"There is no submission {value}.")
-    return int(value)
+    return value
 
 
-@blueprint.get("/v1/submissions/<submission_id>")
+@blueprint.get("/v1/submissions/<int:submission_id>")
 @requires("reader")
 def get_submission(submission_id):
     refuse_query_parameters()
@@ -301,7 +302,7 @@ def get_submission(submission_id):
     return json_response(submission_out(row))
 
 
-@blueprint.post("/v1/submissions/<submission_id>/retract")
+@blueprint.post("/v1/submissions/<int:submission_id>/retract")
 @requires("submitter")
 def retract_submission(submission_id):
     return idempotency.answer_once(lambda claim: _retract(claim, submission_id))
