@@ -1,5 +1,6 @@
 """KTP-El coverage service: the application factory."""
 import secrets
+import time
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -36,6 +37,7 @@ def create_app(settings=None):
 
     @app.before_request
     def assign_request_id():
+        g.request_started = time.perf_counter()  # one clock for the log line and the latency metric
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else secrets.token_hex(12)
 

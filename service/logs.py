@@ -72,13 +72,9 @@ def init_app(app, settings):
     configure(settings.log_level)
     log = logging.getLogger(REQUEST_LOGGER)
 
-    @app.before_request
-    def start_clock():
-        g.log_started = time.perf_counter()
-
     @app.after_request
     def log_request(response):
-        started = g.get("log_started")
+        started = g.get("request_started")
         duration = time.perf_counter() - started if started is not None else 0.0
         log.info("request", extra={"fields": request_fields(response, duration)})
         return response

@@ -80,10 +80,6 @@ def init_app(app):
     if pools["read"] is not pools["write"]:
         observe_pool("read", pools["read"])
 
-    @app.before_request
-    def start_clock():
-        g.request_started = time.perf_counter()
-
     @app.after_request
     def count_request(response):
         started = g.get("request_started")
