@@ -100,17 +100,27 @@ class Pool:
             _close_quietly(conn)
 
     @contextmanager
-    def transaction(self, held=None):
+    def transaction(self, held=None, *, autocommit=False):
         """One transaction on a pooled connection: committed on success, rolled back on error.
 
         With `held` (a RequestConnection of this pool), on the connection the request holds,
         which stays checked out; a connection lost on the way is marked broken there.
+        With autocommit, each statement is a transaction of its own (see reading()).
         """
         conn = self.getconn() if held is None else held.conn
         broken = False
         try:
-            with conn:
-                yield conn
+            if autocommit:
+                # Not `with conn`: since psycopg2 2.9 it opens a transaction even in autocommit.
+                conn.autocommit = True
+                try:
+                    yield conn
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False
+            else:
+                with conn:
+                    yield conn
         except psycopg2.errors.QueryCanceled:
             raise
         except CONNECTION_ERRORS as exc:
@@ -230,18 +240,35 @@ def release_request_connection(_exc=None):
 
 
 @contextmanager
-def transaction(*, read_only=False):
-    """A transaction for the current request; reads go to the replica when one is configured."""
-    pools = current_app.extensions["ktpel_pools"]
-    pool = pools["read"] if read_only else pools["write"]
+def transaction():
+    """A transaction on the primary for the current request: committed on success, rolled back on error."""
+    with _connection(current_app.extensions["ktpel_pools"]["write"], autocommit=False) as conn:
+        yield conn
+
+
+@contextmanager
+def reading():
+    """A connection for the current request's reads: the replica's when one is configured.
+
+    In autocommit: each statement is a transaction of its own and sees every commit made before
+    it started. Under READ COMMITTED a transaction around several reads would give them no common
+    snapshot either (each statement takes a fresh one), so BEGIN and COMMIT would only add two
+    round trips to every read answer.
+    """
+    with _connection(current_app.extensions["ktpel_pools"]["read"], autocommit=True) as conn:
+        yield conn
+
+
+@contextmanager
+def _connection(pool, *, autocommit):
     held = g.get(_HELD)
     if held is None or held.pool is not pool or held.busy or held.broken:
-        with pool.transaction() as conn:
+        with pool.transaction(autocommit=autocommit) as conn:
             yield conn
         return
     held.busy = True
     try:
-        with pool.transaction(held) as conn:
+        with pool.transaction(held, autocommit=autocommit) as conn:
             yield conn
     finally:
         held.busy = False

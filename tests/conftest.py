@@ -92,7 +92,7 @@ def make_app(db, database_url):
     apps = []
 
     def make(**overrides):
-        settings = Settings(database_url=database_url, **overrides)
+        settings = Settings(**{"database_url": database_url, **overrides})
         app = create_app(settings)
         app.config["TESTING"] = True
         app.test_client_class = ContractClient

@@ -21,7 +21,7 @@ class AuditQuery(Schema):
 def list_audit_events():
     query = load_query(AuditQuery())
     after_id = decode_cursor(query["cursor"], int) if "cursor" in query else 0
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         rows = queries.list_events(
             conn, after_id=after_id, limit=query["limit"] + 1,
             resource=query.get("resource"), action=query.get("action"),

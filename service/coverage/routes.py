@@ -111,7 +111,7 @@ def _sorted_rows(rows, sort):
 @requires("reader")
 def national_coverage():
     as_of = load_query(CoverageQuery())["as_of"]
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         target = queries.target_as_of(conn, as_of=as_of)
         provinces = queries.provinces_as_of(conn, as_of=as_of)
     rows = [
@@ -131,7 +131,7 @@ def national_coverage():
 def province_coverage(code):
     query = load_query(ProvinceCoverageQuery())
     as_of = query["as_of"]
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         found = queries.province_as_of(conn, province_code=code, as_of=as_of)
     if found is None:
         raise NotFound(f"There is no province {code}.")
@@ -155,7 +155,7 @@ def province_coverage(code):
 @requires("reader")
 def regency_coverage(code):
     as_of = load_query(CoverageQuery())["as_of"]
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         found = queries.regencies_as_of(conn, as_of=as_of, regency_code=code)
         if not found:
             raise NotFound(f"There is no regency {code}.")
@@ -206,7 +206,7 @@ def _history_answer(interval, figures_by_day):
 def regency_coverage_history(code):
     query = load_query(HistoryQuery())
     dates = _history_dates(query)
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         if not regions.regency_exists(conn, code=code):
             raise NotFound(f"There is no regency {code}.")
         figures_by_day = queries.regency_history(conn, regency_code=code, days=dates)
@@ -218,7 +218,7 @@ def regency_coverage_history(code):
 def province_coverage_history(code):
     query = load_query(HistoryQuery())
     dates = _history_dates(query)
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         _province_or_404(conn, code)
         figures_by_day = queries.province_history(conn, province_code=code, days=dates)
     return _history_answer(query["interval"], figures_by_day)

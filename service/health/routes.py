@@ -32,6 +32,6 @@ def readyz():
             slug="not-migrated", title="The database is not migrated",
         )
     if current_app.extensions["ktpel_pools"]["read"] is not current_app.extensions["ktpel_pools"]["write"]:
-        with db.transaction(read_only=True) as conn, conn.cursor() as cur:
+        with db.reading() as conn, conn.cursor() as cur:
             cur.execute("SELECT 1")
     return json_response({"status": "ready"}, etag=False)

@@ -60,7 +60,7 @@ def _path_code(code, pattern, example):
 def list_provinces():
     query = load_query(PageQuery())
     after = decode_cursor(query["cursor"], cursor_matching(PROVINCE_CODE)) if "cursor" in query else None
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         rows = queries.list_provinces(conn, after_code=after, limit=query["limit"] + 1)
     return page_response([province_out(r) for r in rows], limit=query["limit"], cursor_of=lambda p: p["code"])
 
@@ -70,7 +70,7 @@ def list_provinces():
 def get_province(code):
     refuse_query_parameters()
     _known_code(code, PROVINCE_CODE, "province")
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         row = queries.get_province(conn, code=code)
     if row is None:
         raise NotFound(f"There is no province {code}.")
@@ -100,7 +100,7 @@ def put_province(code):
 def list_regencies():
     query = load_query(RegencyQuery())
     after = decode_cursor(query["cursor"], cursor_matching(REGENCY_CODE)) if "cursor" in query else None
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         rows = queries.list_regencies(
             conn, on=today(), after_code=after, limit=query["limit"] + 1,
             province=query.get("province"), kind=query.get("kind"), name_contains=query.get("q"),
@@ -113,7 +113,7 @@ def list_regencies():
 def get_regency(code):
     refuse_query_parameters()
     _known_code(code, REGENCY_CODE, "regency")
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         row = queries.get_regency(conn, code=code, on=today())
     if row is None:
         raise NotFound(f"There is no regency {code}.")
@@ -150,7 +150,7 @@ def eligible_population_history(code):
     _known_code(code, REGENCY_CODE, "regency")
     query = load_query(PageQuery())
     after = decode_cursor(query["cursor"], cursor_date) if "cursor" in query else None
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         if not queries.regency_exists(conn, code=code):
             raise NotFound(f"There is no regency {code}.")
         rows = queries.eligible_population_history(conn, regency_code=code, after=after, limit=query["limit"] + 1)

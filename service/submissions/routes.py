@@ -255,7 +255,7 @@ def change_feed():
     query = load_query(FeedQuery())
     after = decode_cursor(query["cursor"], _position) if "cursor" in query else 0
     limit = query["limit"]
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         # The high-water mark first: every position up to it was committed before this statement's
         # snapshot, so the page read next sees all of them and none can appear below it later.
         high = queries.feed_high_water(conn)
@@ -295,7 +295,7 @@ def _submission_id(value):
 def get_submission(submission_id):
     refuse_query_parameters()
     number = _submission_id(submission_id)
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         row = queries.get_submission(conn, submission_id=number)
     if row is None:
         raise NotFound(f"There is no submission {submission_id}.")

@@ -30,7 +30,7 @@ blueprint = Blueprint("targets", __name__)
 def list_national_targets():
     query = load_query(PageQuery())
     after = decode_cursor(query["cursor"], cursor_date) if "cursor" in query else None
-    with db.transaction(read_only=True) as conn:
+    with db.reading() as conn:
         rows = queries.list_targets(conn, after=after, limit=query["limit"] + 1)
     return page_response([target_out(r) for r in rows], limit=query["limit"],
                          cursor_of=lambda t: t["effective_from"].isoformat())

@@ -1,0 +1,67 @@
+"""How many round trips to PostgreSQL an answer costs, counted on the wire (tests/wire_count.py).
+
+Each statement is a round trip, and round trips are most of what a small answer costs: these
+tests keep the counts from creeping up. bench/RESULTS.md has what they are worth in time.
+"""
+import pytest
+
+from service.clock import today
+
+from .submissions_world import LAMANDAU, load_world
+from .wire_count import QueryCounter
+
+
+@pytest.fixture
+def wire(database_url):
+    counter = QueryCounter(database_url)
+    yield counter
+    counter.close()
+
+
+@pytest.fixture
+def counted_client(make_app, wire, db):
+    load_world(db)
+    return make_app(database_url=wire.url).test_client()
+
+
+def transaction_control(queries):
+    return [q for q in queries if q.strip().upper() in ("BEGIN", "COMMIT", "ROLLBACK")]
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/coverage",
+    "/v1/provinces/62/coverage",
+    "/v1/regencies/62.09/coverage",
+    "/v1/regencies/62.09/coverage/history?from=2016-01-01&to=2016-12-31&interval=month",
+    "/v1/submissions?limit=10",
+    "/v1/regencies/62.09",
+])
+def test_a_read_answer_sends_no_begin_or_commit(counted_client, wire, reader, path):
+    counted_client.get(path, headers=reader)  # the first request also opens the connection
+    wire.take()
+
+    response = counted_client.get(path, headers=reader)
+
+    assert response.status_code == 200
+    sent = wire.take()
+    assert sent and transaction_control(sent) == []
+
+
+def test_the_province_answer_is_the_key_check_and_one_statement(counted_client, wire, reader):
+    counted_client.get("/v1/provinces/62/coverage", headers=reader)
+    wire.take()
+
+    assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
+
+    sent = wire.take()
+    assert len(sent) == 2 and "api_key" in sent[0]
+
+
+def test_a_submission_is_written_in_one_transaction(counted_client, wire, make_key):
+    office = make_key("submitter", LAMANDAU)
+    body = {"regency_code": LAMANDAU, "as_of": today().isoformat(), "recorded": 60_000}
+
+    assert counted_client.post("/v1/submissions", json=body, headers=office).status_code == 201
+
+    sent = wire.take()
+    assert transaction_control(sent) == ["BEGIN", "COMMIT"]
