@@ -1,13 +1,12 @@
 """EXPLAIN ANALYZE of whatever SQL an endpoint runs, captured by asking the app itself (no SQL copied here)."""
-import psycopg2.extras
-
 from service import create_app
 from service.config import Settings
+from service.db import DictRowCursor
 
 from .profiling import PROFILES
 
 
-class ExplainingCursor(psycopg2.extras.RealDictCursor):
+class ExplainingCursor(DictRowCursor):
     """Runs EXPLAIN (ANALYZE, BUFFERS) before each read statement and keeps the plan."""
 
     plans = []

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import click
 import psycopg2
-import psycopg2.extras
 
 from . import audit, embedded
 from . import migrate as migrations
 from .auth import ROLES, new_token, valid_scope
 from .config import Settings
+from .db import DictRowCursor
 from .keys import queries as keys
 from .regions.imports import ImportRejected, import_populations, import_regions, parse_populations, parse_regions
 from .seed import seed_kalteng_2016
@@ -33,7 +33,7 @@ def resolve_settings(**overrides):
 @contextmanager
 def connection(settings):
     try:
-        conn = psycopg2.connect(settings.database_url, cursor_factory=psycopg2.extras.RealDictCursor,
+        conn = psycopg2.connect(settings.database_url, cursor_factory=DictRowCursor,
                                 connect_timeout=settings.connect_timeout_seconds,
                                 application_name="ktpel-coverage-cli")
     except psycopg2.OperationalError as exc:

@@ -1,5 +1,8 @@
 """An authenticated request checks its key and runs its transactions on one pooled connection."""
+import psycopg2.errors
 import pytest
+
+from service import db as service_db
 
 
 def checkouts(pool):
@@ -46,3 +49,21 @@ def test_a_key_revoked_between_two_requests_is_refused_on_the_same_connection(ap
 
     assert client.get("/v1/provinces", headers=admin).status_code == 401
     assert app.extensions["ktpel_pools"]["write"].in_use == 0
+
+
+def test_statements_sent_together_go_in_order_and_the_first_error_stores_nothing(app, db):
+    with app.test_request_context():
+        with pytest.raises(psycopg2.errors.CheckViolation):
+            with service_db.transaction() as conn, service_db.together(conn) as writes:
+                with writes.cursor() as cur:
+                    cur.execute("INSERT INTO province (code, name) VALUES (%s, %s)", ("62", "Kalimantan Tengah"))
+                    cur.execute("INSERT INTO province (code, name) VALUES (%s, %s)", ("6", "a code of one digit"))
+                    cur.execute("INSERT INTO province (code, name) VALUES (%s, %s)", ("63", "Kalimantan Selatan"))
+        with service_db.transaction() as conn, service_db.together(conn) as writes:
+            with writes.cursor() as cur:
+                cur.execute("INSERT INTO province (code, name) VALUES (%s, %s)", ("62", "50% done; 'quoted'"))
+                cur.execute("UPDATE province SET name = name || '!' WHERE code = %s", ("62",))
+
+    with db, db.cursor() as cur:
+        cur.execute("SELECT code, name FROM province")
+        assert cur.fetchall() == [{"code": "62", "name": "50% done; 'quoted'!"}]

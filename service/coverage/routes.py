@@ -136,8 +136,9 @@ def province_coverage(code):
     if found is None:
         raise NotFound(f"There is no province {code}.")
     province, target, regencies = found
+    stale_after_days = _stale_after_days()
     rows = [
-        rules.regency_row(r, as_of=as_of, target_percent=target, stale_after_days=_stale_after_days())
+        rules.regency_row(r, as_of=as_of, target_percent=target, stale_after_days=stale_after_days)
         for r in regencies
     ]
     payload = {

@@ -44,20 +44,6 @@ def lock_regencies(conn, *, codes):
         )
 
 
-def lock_regency_if_known(conn, *, code):
-    """lock_regencies for one regency, in the statement that checks it exists: False when it does not.
-
-    (The standing must still be read by a later statement: a statement's snapshot is taken when it
-    starts, before a lock it waits for inside it is granted.)
-    """
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(pg_advisory_xact_lock(%(class)s, hashtext(code))) AS n FROM regency WHERE code = %(code)s",
-            {"class": _REGENCY_LOCK_CLASS, "code": code},
-        )
-        return cur.fetchone()["n"] == 1
-
-
 def existing_regencies(conn, *, codes):
     with conn.cursor() as cur:
         cur.execute("SELECT code FROM regency WHERE code = ANY(%(codes)s::text[])", {"codes": list(set(codes))})
@@ -72,8 +58,39 @@ def standing_of(conn, *, items):
     eligible_*: its eligible population as of the date.
     """
     with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:  # plain tuples: 10,000 rows
+        cur.execute(_STANDING_OF, _standing_parameters(items))
+        return [dict(zip(_STANDING, row, strict=True)) for row in cur.fetchall()]
+
+
+def _standing_parameters(items):
+    return {"codes": [i["regency_code"] for i in items], "days": [i["as_of"].isoformat() for i in items]}
+
+
+def lock_and_standing(conn, *, item):
+    """lock_regencies and standing_of for one item, in one round trip; None when its regency does not exist.
+
+    Else (standing, new_id, received_at): the id and receipt time a submission stored in this
+    transaction gets (insert_submission). The id is taken from the sequence now and is left
+    unused when nothing is stored. The two statements go in one query string: PostgreSQL runs
+    them in order, and the second takes its snapshot after the first was granted the lock.
+    """
+    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
         cur.execute(
-            """
+            f"""
+            SELECT pg_advisory_xact_lock(%(class)s, hashtext(%(code)s));
+            SELECT EXISTS (SELECT 1 FROM regency WHERE code = %(code)s),
+                   nextval(pg_get_serial_sequence('submission', 'id')), now(), standing.*
+              FROM ({_STANDING_OF}) AS standing
+            """,
+            {"class": _REGENCY_LOCK_CLASS, "code": item["regency_code"], **_standing_parameters([item])},
+        )
+        known, new_id, received_at, *standing = cur.fetchone()
+    if not known:
+        return None
+    return dict(zip(_STANDING, standing, strict=True)), new_id, received_at
+
+
+_STANDING_OF = """
             WITH t AS (
                 SELECT * FROM unnest(%(codes)s::text[], %(days)s::date[]) WITH ORDINALITY AS t(regency_code, as_of, idx)
             ), latest AS MATERIALIZED (  -- once per regency, not once per item
@@ -105,11 +122,7 @@ def standing_of(conn, *, items):
                      WHERE e.regency_code = t.regency_code AND e.effective_from <= t.as_of
                      ORDER BY e.effective_from DESC LIMIT 1) ep ON true
              ORDER BY t.idx
-            """,
-            {"codes": [i["regency_code"] for i in items], "days": [i["as_of"].isoformat() for i in items]},
-        )
-        return [dict(zip(_STANDING, row, strict=True)) for row in cur.fetchall()]
-
+"""
 
 _STANDING = ("current_id", "current_recorded", "previous_as_of", "previous_recorded", "latest_as_of",
              "eligible_population", "eligible_from")
@@ -123,31 +136,14 @@ _INSERT = """
            AS t(regency_code, as_of, recorded, reference, note, warnings)
 """
 
-# The stored rows as _SUBMISSION reads them, from the INSERT itself. Their status is 'effective':
-# the writer holds its regencies' locks (lock_regencies), so no other row for the same regency and
-# date is newer, and a row just stored is not retracted.
-_INSERT_RETURNING_ROWS = f"""
-    WITH s AS ({_INSERT} RETURNING *)
-    SELECT s.id, s.regency_code, s.as_of, s.recorded, s.reference, s.note, s.warnings,
-           s.submitted_by_key_id, k.name AS submitted_by_name, s.received_at,
-           s.retracted_at, s.retraction_reason, 'effective' AS status
-      FROM s
-      LEFT JOIN api_key k ON k.id = s.submitted_by_key_id
-"""
 
-
-def insert_submissions(conn, *, items, key_id, rows=False):
-    """Store many submissions in one statement; returns {(regency_code, as_of): id}.
-
-    With rows, {(regency_code, as_of): the stored row as get_submission reads it} instead, from
-    the same statement (no read-back).
-    """
+def insert_submissions(conn, *, items, key_id):
+    """Store many submissions in one statement; returns {(regency_code, as_of): id}."""
     if not items:
         return {}
-    cursor_factory = None if rows else psycopg2.extensions.cursor  # plain tuples for 10,000 ids
-    with conn.cursor(cursor_factory=cursor_factory) as cur:
+    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:  # plain tuples for 10,000 ids
         cur.execute(
-            _INSERT_RETURNING_ROWS if rows else _INSERT + " RETURNING regency_code, as_of, id",
+            _INSERT + " RETURNING regency_code, as_of, id",
             {
                 "codes": [i["regency_code"] for i in items],
                 "days": [i["as_of"].isoformat() for i in items],
@@ -158,9 +154,21 @@ def insert_submissions(conn, *, items, key_id, rows=False):
                 "key_id": key_id,
             },
         )
-        if rows:
-            return {(row["regency_code"], row["as_of"]): row for row in cur.fetchall()}
         return {(code, day): submission_id for code, day, submission_id in cur.fetchall()}
+
+
+def insert_submission(conn, *, row):
+    """Store one submission under the id lock_and_standing took; its received_at is the transaction's now()."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO submission (id, regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
+            OVERRIDING SYSTEM VALUE
+            VALUES (%(id)s, %(regency_code)s, %(as_of)s, %(recorded)s, %(reference)s, %(note)s, %(warnings)s,
+                    %(submitted_by_key_id)s)
+            """,
+            {**row, "warnings": Json(row["warnings"], dumps=dumps)},
+        )
 
 
 def append_changes(conn, *, kind, changes):

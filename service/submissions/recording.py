@@ -17,18 +17,15 @@ class Outcome:
     status: str  # created or unchanged
     id: int | None = None
     warnings: list = field(default_factory=list)
-    row: dict | None = None  # the stored submission, when record() was asked for rows
+    row: dict | None = None  # the submission as get_submission reads it (record_one only)
 
 
-def record(conn, items, *, key_id, dry_run=False, rows=False, locked=False):
+def record(conn, items, *, key_id, dry_run=False):
     """Store the items that do not repeat their effective submission; returns one Outcome per item.
 
     The caller has validated the items (known regencies in scope, no two for one regency and date).
-    locked: the caller already holds the items' regency locks (queries.lock_regency_if_known).
-    rows: each Outcome also carries its stored submission (row), as get_submission reads it.
     """
-    if not locked:
-        queries.lock_regencies(conn, codes=[i["regency_code"] for i in items])
+    queries.lock_regencies(conn, codes=[i["regency_code"] for i in items])
     standing = queries.standing_of(conn, items=items)
     earlier_in_batch = _earlier_in_batch(items)
     outcomes = []
@@ -41,19 +38,44 @@ def record(conn, items, *, key_id, dry_run=False, rows=False, locked=False):
     new = [o for o in outcomes if o.status == "created"]
     if new and not dry_run:
         stored = queries.insert_submissions(
-            conn, items=[{**o.item, "warnings": o.warnings} for o in new], key_id=key_id, rows=rows,
+            conn, items=[{**o.item, "warnings": o.warnings} for o in new], key_id=key_id,
         )
         for o in new:
-            o.row = stored[(o.item["regency_code"], o.item["as_of"])] if rows else None
-            o.id = o.row["id"] if rows else stored[(o.item["regency_code"], o.item["as_of"])]
+            o.id = stored[(o.item["regency_code"], o.item["as_of"])]
     unchanged_ids = [o.id for o in outcomes if o.status == "unchanged"]
     if unchanged_ids:
         held = {r["id"]: r for r in queries.get_submissions(conn, ids=unchanged_ids)}
         for o in outcomes:
             if o.status == "unchanged":
                 o.warnings = held[o.id]["warnings"]
-                o.row = held[o.id] if rows else None
     return outcomes
+
+
+def record_one(conn, item, *, key, writes):
+    """record() for one item, in one round trip when it is new: None when its regency does not exist.
+
+    Its regency's lock, its standing and the new submission's id come in one round trip
+    (queries.lock_and_standing); the new submission is written through `writes` (db.together),
+    with the rest of the transaction's writes. outcome.row is the submission as get_submission
+    reads it.
+    """
+    found = queries.lock_and_standing(conn, item=item)
+    if found is None:
+        return None
+    held, new_id, received_at = found
+    if held["current_recorded"] == item["recorded"]:
+        row = queries.get_submission(conn, submission_id=held["current_id"])
+        return Outcome(0, item, "unchanged", id=row["id"], warnings=row["warnings"], row=row)
+    row = {
+        "id": new_id, "regency_code": item["regency_code"], "as_of": item["as_of"], "recorded": item["recorded"],
+        "reference": item.get("reference"), "note": item.get("note"), "warnings": warnings_for(item, held),
+        "submitted_by_key_id": key.id, "submitted_by_name": key.name, "received_at": received_at,
+        "retracted_at": None, "retraction_reason": None,
+        # No other row for this regency and date is newer: the writer holds the regency's lock.
+        "status": "effective",
+    }
+    queries.insert_submission(writes, row=row)
+    return Outcome(0, item, "created", id=new_id, warnings=row["warnings"], row=row)
 
 
 def _earlier_in_batch(items):

@@ -55,23 +55,23 @@ def create_submission():
 def _create_submission(claim):
     item = load_body(SubmissionIn())
     ensure_covers(item["regency_code"])
-    key = current_key()
-    with db.transaction() as conn:
-        if not queries.lock_regency_if_known(conn, code=item["regency_code"]):
+    # Four round trips after the key check: BEGIN; the lock, the standing and the new id; the writes; COMMIT.
+    with db.transaction() as conn, db.together(conn) as writes:
+        outcome = recording.record_one(conn, item, key=current_key(), writes=writes)
+        if outcome is None:
             raise invalid_input({"regency_code": [f"There is no regency {item['regency_code']}."]})
-        [outcome] = recording.record(conn, [item], key_id=key.id, rows=True, locked=True)
         payload = submission_out(outcome.row)
         path = f"/v1/submissions/{outcome.id}"
         if outcome.status == "created":
             response = json_response(payload, HTTPStatus.CREATED, headers={"Location": location_of(path)},
                                      etag=False)
-            audit.record(conn, action="submission.create", resource=path, after=payload)
+            audit.record(writes, action="submission.create", resource=path, after=payload)
         else:
             response = json_response(payload, etag=False)
         if claim:
-            claim.remember(conn, response)
+            claim.remember(writes, response)
         if outcome.status == "created":
-            queries.append_changes(conn, kind="created", changes=[(item["regency_code"], item["as_of"], outcome.id)])
+            queries.append_changes(writes, kind="created", changes=[(item["regency_code"], item["as_of"], outcome.id)])
     metrics.submission_outcome(outcome.status)  # after the commit: only what is stored is counted
     return response
 
