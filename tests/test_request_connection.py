@@ -1,5 +1,6 @@
 """An authenticated request checks its key and runs its transactions on one pooled connection."""
 import psycopg2.errors
+import psycopg2.extensions
 import pytest
 
 from service import db as service_db
@@ -67,3 +68,26 @@ def test_statements_sent_together_go_in_order_and_the_first_error_stores_nothing
     with db, db.cursor() as cur:
         cur.execute("SELECT code, name FROM province")
         assert cur.fetchall() == [{"code": "62", "name": "50% done; 'quoted'!"}]
+
+
+def test_a_carried_transaction_commits_with_its_writes_and_rolls_back_on_an_error(app, db):
+    insert = "INSERT INTO province (code, name) VALUES (%s, %s)"
+    with app.test_request_context():
+        with pytest.raises(LookupError):
+            with service_db.carried_transaction() as conn:
+                with conn.cursor() as cur:
+                    cur.execute(insert, ("61", "Kalimantan Barat"))
+                    raise LookupError("a view gives up after its first statement")
+        with pytest.raises(RuntimeError, match="must end with together"):
+            with service_db.carried_transaction() as conn, conn.cursor() as cur:
+                cur.execute(insert, ("63", "Kalimantan Selatan"))
+        with service_db.carried_transaction() as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) AS n FROM province")
+                assert cur.fetchone() == {"n": 0}
+            with service_db.together(conn, commit=True) as writes, writes.cursor() as cur:
+                cur.execute(insert, ("62", "Kalimantan Tengah"))
+        with service_db.reading() as conn, conn.cursor() as cur:  # the same connection, in no transaction
+            cur.execute("SELECT code FROM province")
+            assert cur.fetchall() == [{"code": "62"}]
+            assert conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE

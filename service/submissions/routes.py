@@ -55,8 +55,8 @@ def create_submission():
 def _create_submission(claim):
     item = load_body(SubmissionIn())
     ensure_covers(item["regency_code"])
-    # Four round trips after the key check: BEGIN; the lock, the standing and the new id; the writes; COMMIT.
-    with db.transaction() as conn, db.together(conn) as writes:
+    # Two round trips after the key check: BEGIN, the lock, the standing and the new id; the writes and COMMIT.
+    with db.carried_transaction() as conn, db.together(conn, commit=True) as writes:
         outcome = recording.record_one(conn, item, key=current_key(), writes=writes)
         if outcome is None:
             raise invalid_input({"regency_code": [f"There is no regency {item['regency_code']}."]})
