@@ -3,7 +3,7 @@
     python -m bench.run                 # the full run (about 1.9 million submissions), see bench/RESULTS.md
     python -m bench.run --smoke         # a sliver (one province, 30 days, healthz and one read, 1 s each)
 
-Every scenario runs against `ktpel-coverage serve` (gunicorn, gthread, WEB_CONCURRENCY=2, THREADS=4) on a
+Every scenario runs against `ktpel-coverage serve` (gunicorn, gthread, its default WEB_CONCURRENCY and THREADS) on a
 free loopback port, driven by wrk; each is run several times and the median of each figure is reported.
 """
 import argparse

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from service.config import Settings
+
 
 def free_port():
     with socket.socket() as s:
@@ -21,7 +23,7 @@ def free_port():
 class Service:
     """One gunicorn master and its workers; stopped (by its own pid) when the block ends."""
 
-    def __init__(self, database_url, *, workers=2, threads=None, extra_env=None):
+    def __init__(self, database_url, *, workers=Settings.web_concurrency, threads=None, extra_env=None):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(self.port),

@@ -14,8 +14,8 @@ class Settings:
     embedded_data_dir: str = ".pgdata"
     host: str = "127.0.0.1"
     port: int = 8000
-    # gunicorn: see docs/operations.md for why gthread and these defaults
-    web_concurrency: int = 2
+    # gunicorn: see the README (Settings, Worker model) for why gthread and these defaults
+    web_concurrency: int = 4
     threads: int = 4
     worker_class: str = "gthread"
     worker_timeout_seconds: int = 30
