@@ -66,7 +66,10 @@ def json_body(*, allow_empty=False):
         raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
     except RecursionError as exc:
         raise BadRequest("The body nests arrays or objects too deeply.", title="Malformed JSON") from exc
-    refuse_nul(body)
+    # The parser refuses raw control characters in strings, so a NUL can only come from the escape
+    # \u0000: without one in the bytes, the walk over every string (0.1 s for 10,000 items) is skipped.
+    if b"\\u0000" in raw:
+        refuse_nul(body)
     return body
 
 

@@ -128,12 +128,14 @@ _STANDING = ("current_id", "current_recorded", "previous_as_of", "previous_recor
              "eligible_population", "eligible_from")
 
 
+# The warnings travel as one JSON array (one json.dumps for the batch instead of one per item).
 _INSERT = """
     INSERT INTO submission (regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
-    SELECT t.regency_code, t.as_of, t.recorded, t.reference, t.note, coalesce(t.warnings, '[]'), %(key_id)s
-      FROM unnest(%(codes)s::text[], %(days)s::date[], %(counts)s::int[], %(refs)s::text[],
-                  %(notes)s::text[], %(warnings)s::jsonb[])
-           AS t(regency_code, as_of, recorded, reference, note, warnings)
+    SELECT t.regency_code, t.as_of, t.recorded, t.reference, t.note, w.warnings, %(key_id)s
+      FROM unnest(%(codes)s::text[], %(days)s::date[], %(counts)s::int[], %(refs)s::text[], %(notes)s::text[])
+           WITH ORDINALITY AS t(regency_code, as_of, recorded, reference, note, n)
+      JOIN jsonb_array_elements(%(warnings)s::jsonb) WITH ORDINALITY AS w(warnings, n) ON w.n = t.n
+     ORDER BY t.n
 """
 
 
@@ -150,7 +152,7 @@ def insert_submissions(conn, *, items, key_id):
                 "counts": [i["recorded"] for i in items],
                 "refs": [i.get("reference") for i in items],
                 "notes": [i.get("note") for i in items],
-                "warnings": [dumps(i["warnings"]) if i["warnings"] else None for i in items],
+                "warnings": dumps([i["warnings"] for i in items]),
                 "key_id": key_id,
             },
         )
