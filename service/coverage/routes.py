@@ -48,7 +48,7 @@ def _csv_value(value):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dt.date | decimal.Decimal):
+    if isinstance(value, dt.date | decimal.Decimal | rules.Hundredths):  # "80.00", as the JSON's 80.0 is meant
         return str(value)
     return value
 

@@ -1,19 +1,16 @@
-"""The computation rules of coverage (DESIGN section 3), in exact decimal arithmetic; no database here.
+"""The computation rules of coverage (DESIGN section 3), in exact integer arithmetic; no database here.
 
-Counts are ints, the target a Decimal with two places. Every percentage is computed from the
-counts in one division and rounded half-up once, at the end; bands compare exact products.
+Counts are ints; the target is a Decimal with two places (numeric(5,2)), taken here as a whole
+number of hundredths. Every percentage is one exact integer division of the counts, rounded
+half-up once, at the end, to hundredths; bands compare exact integer products. The results are
+Hundredths: floats that serialise as their two-decimal value (a JSON number prints the shortest
+float that reads back as it, which for a whole number of hundredths is that decimal; CSV and str
+print two places).
 """
 import datetime as dt
-import decimal
+import functools
+from fractions import Fraction
 from itertools import islice
-
-HUNDRED = decimal.Decimal(100)
-CENT = decimal.Decimal("0.01")
-# Products of counts and targets are exact at this precision, and the one division before rounding
-# is within 10^-40 of the true ratio, while a ratio of counts below 10^12 that is not exactly on a
-# half-cent is more than 10^-20 away from it: rounding half-up afterwards is exact.
-_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation,
-                                                                         decimal.DivisionByZero])
 
 BANDS = (("met", 100), ("above_90", 90), ("above_60", 60))
 BELOW_ALL = "below_60"
@@ -21,36 +18,66 @@ INTERVALS = ("day", "week", "month")
 MAX_HISTORY_POINTS = 1000
 
 
-def round_half_up(value):
-    return value.quantize(CENT, rounding=decimal.ROUND_HALF_UP)
+class Hundredths(float):
+    """A figure rounded to hundredths: the float nearest to cents / 100, printed with two places."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, cents):
+        return cls(cents / 100)  # one correctly rounded division: the float nearest to the decimal
+
+    @property
+    def cents(self):
+        return round(self * 100)
+
+    def __str__(self):
+        return format(self, ".2f")
 
 
-def _ratio(numerator, denominator):
-    """numerator / denominator as a Decimal exact to 60 digits (numerator and denominator exact)."""
-    return _EXACT.divide(_EXACT.create_decimal(numerator), _EXACT.create_decimal(denominator))
+def _half_up(numerator, denominator):
+    """numerator / denominator rounded to the nearest integer, halves away from zero (denominator > 0)."""
+    quotient = (2 * abs(numerator) + denominator) // (2 * denominator)
+    return -quotient if numerator < 0 else quotient
+
+
+@functools.lru_cache(maxsize=64)
+def _target(target_percent):
+    """(the target in hundredths of a percent, as an int; the same as Hundredths) from its Decimal."""
+    hundredths = target_percent.scaleb(2)
+    if hundredths != hundredths.to_integral_value():
+        raise ValueError(f"a target has at most two decimals, not {target_percent}")
+    return int(hundredths), Hundredths.of(int(hundredths))
+
+
+def target_hundredths(target_percent):
+    """The target as the answers print it (None stays None)."""
+    return None if target_percent is None else _target(target_percent)[1]
 
 
 def coverage_percent(*, recorded, eligible_population):
+    """100 × recorded / eligible, to hundredths."""
     if recorded is None or eligible_population is None:
         return None
-    return round_half_up(_ratio(_EXACT.multiply(HUNDRED, recorded), eligible_population))
+    return Hundredths.of(_half_up(10_000 * int(recorded), int(eligible_population)))
 
 
 def achievement_percent(*, recorded, eligible_population, target_percent):
-    """100 × (100 × recorded / eligible) / target, from the unrounded coverage."""
+    """100 × (100 × recorded / eligible) / target, from the unrounded coverage: 10^6·r / (e·T) with T in hundredths."""
     if recorded is None or eligible_population is None or target_percent is None:
         return None
-    return round_half_up(_ratio(_EXACT.multiply(HUNDRED * HUNDRED, recorded),
-                                _EXACT.multiply(eligible_population, target_percent)))
+    target, _ = _target(target_percent)
+    return Hundredths.of(_half_up(10**8 * int(recorded), int(eligible_population) * target))
 
 
 def band(*, recorded, eligible_population, target_percent):
-    """The band of the exact achievement: achievement ≥ k ⇔ 100·100·recorded ≥ k·eligible·target."""
+    """The band of the exact achievement: achievement ≥ k ⇔ 10^6·recorded ≥ k·eligible·T."""
     if recorded is None or eligible_population is None or target_percent is None:
         return None
-    achieved = _EXACT.multiply(HUNDRED * HUNDRED, recorded)
+    target, _ = _target(target_percent)
+    achieved = 10**6 * int(recorded)
     for name, threshold in BANDS:
-        if achieved >= _EXACT.multiply(threshold * eligible_population, target_percent):
+        if achieved >= threshold * int(eligible_population) * target:
             return name
     return BELOW_ALL
 
@@ -59,9 +86,9 @@ def remaining_to_target(*, recorded, eligible_population, target_percent):
     """max(0, ceil(target / 100 × eligible) − recorded)."""
     if recorded is None or eligible_population is None or target_percent is None:
         return None
-    needed = _EXACT.divide(_EXACT.multiply(target_percent, eligible_population), HUNDRED)
-    needed = needed.to_integral_value(rounding=decimal.ROUND_CEILING)
-    return max(0, int(needed) - recorded)
+    target, _ = _target(target_percent)
+    needed = -(-target * int(eligible_population) // 10_000)
+    return max(0, needed - int(recorded))
 
 
 def figures(*, recorded, eligible_population, target_percent):
@@ -76,10 +103,10 @@ def figures(*, recorded, eligible_population, target_percent):
 
 
 def exact_coverage(*, recorded, eligible_population):
-    """The unrounded coverage, for ordering rows; None when it cannot be computed."""
+    """The unrounded coverage (as recorded / eligible), for ordering rows; None when it cannot be computed."""
     if recorded is None or eligible_population is None:
         return None
-    return _ratio(_EXACT.multiply(HUNDRED, recorded), eligible_population)
+    return Fraction(int(recorded), int(eligible_population))
 
 
 def is_stale(*, last_reported_on, as_of, stale_after_days):
@@ -102,7 +129,7 @@ def regency_row(regency, *, as_of, target_percent, stale_after_days):
         "eligible_population": eligible,
         "recorded": recorded,
         "coverage_percent": computed["coverage_percent"],
-        "target_percent": target_percent,
+        "target_percent": target_hundredths(target_percent),
         "achievement_percent": computed["achievement_percent"],
         "band": computed["band"],
         "remaining_to_target": computed["remaining_to_target"],
@@ -151,24 +178,24 @@ def rollup_totals(counts, *, target_percent):
 
 
 def pace_per_day(*, now, earlier):
-    """Recorded per day between the reports in force as of D and as of D − 90 days.
+    """Recorded per day between the reports in force as of D and as of D − 90 days, to hundredths.
 
     `now` and `earlier` are (recorded, last_reported_on) pairs, either of them None when no report.
     """
     if now is None or earlier is None or now[1] == earlier[1]:
         return None
     days = (now[1] - earlier[1]).days
-    return round_half_up(_ratio(now[0] - earlier[0], days))
+    return Hundredths.of(_half_up(100 * (now[0] - earlier[0]), days))
 
 
 def projected_target_date(*, last_reported_on, remaining, pace):
     """last_reported_on + ceil(remaining / pace) days; None when met, without a positive pace, or past 9999."""
     if remaining is None or remaining == 0 or pace is None or pace <= 0 or last_reported_on is None:
         return None
-    days = _EXACT.divide(decimal.Decimal(remaining), pace).to_integral_value(rounding=decimal.ROUND_CEILING)
+    days = -(-100 * remaining // pace.cents)
     if days > (dt.date.max - last_reported_on).days:
         return None
-    return last_reported_on + dt.timedelta(days=int(days))
+    return last_reported_on + dt.timedelta(days=days)
 
 
 def _interval_ends(start, interval):
