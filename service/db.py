@@ -54,7 +54,11 @@ class Pool:
         self._kwargs = {
             "connect_timeout": connect_timeout,
             "application_name": "ktpel-coverage",
-            "options": f"-c statement_timeout={int(statement_timeout_ms)} -c TimeZone=UTC",
+            # No parallel workers: every statement here is a few index probes for one request, and
+            # starting workers cost the feed page 4 ms of its 5 (a misestimated LIMIT 101 was planned
+            # as a Gather Merge) with no idle core to run them on under load.
+            "options": f"-c statement_timeout={int(statement_timeout_ms)} -c TimeZone=UTC"
+                       " -c max_parallel_workers_per_gather=0",
             "cursor_factory": DictRowCursor,
             "keepalives": 1,
             "keepalives_idle": 30,

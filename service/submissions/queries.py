@@ -296,16 +296,20 @@ def changes_after(conn, *, after, up_to, limit, regency=None, province=None, as_
         cur.execute(
             f"""
             SELECT c.position, c.kind AS change, q.*
-              FROM submission_change c
+              FROM (  -- the page's positions first, so the submissions are read for these rows only
+                    SELECT position, kind, regency_code, submission_id
+                      FROM submission_change
+                     WHERE position > %(after)s AND position <= %(up_to)s
+                       AND (%(regency)s::text IS NULL OR regency_code = %(regency)s)
+                       AND (%(province)s::text IS NULL OR regency_code LIKE %(province)s || '.%%')
+                       AND (%(from)s::date IS NULL OR as_of >= %(from)s)
+                       AND (%(to)s::date IS NULL OR as_of <= %(to)s)
+                     ORDER BY position
+                     LIMIT %(limit)s
+                   ) c
               CROSS JOIN LATERAL ({_SUBMISSION}
                      WHERE s.regency_code = c.regency_code AND s.id = c.submission_id) q
-             WHERE c.position > %(after)s AND c.position <= %(up_to)s
-               AND (%(regency)s::text IS NULL OR c.regency_code = %(regency)s)
-               AND (%(province)s::text IS NULL OR c.regency_code LIKE %(province)s || '.%%')
-               AND (%(from)s::date IS NULL OR c.as_of >= %(from)s)
-               AND (%(to)s::date IS NULL OR c.as_of <= %(to)s)
              ORDER BY c.position
-             LIMIT %(limit)s
             """,
             {"after": after, "up_to": up_to, "limit": limit, "regency": regency, "province": province,
              "from": as_of_from, "to": as_of_to},
