@@ -2,6 +2,8 @@
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.clock import today
 from service.seed import seed_kalteng_2016
@@ -276,3 +278,25 @@ def test_a_correction_is_compared_with_the_earlier_date_not_with_the_count_it_co
     assert _codes(lower_but_above_june) == []
     assert _codes(below_june) == ["decrease"] and "60000" in below_june.get_json()["warnings"][0]["detail"]
     assert _codes(first_date_corrected) == ["backfill"]  # lower than what it corrects, yet no decrease
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from([LAMANDAU, MURUNG_RAYA]), st.integers(0, 4),
+                                st.integers(60_000, 70_000), st.booleans()), min_size=1, max_size=10))
+def test_a_single_submission_is_judged_as_the_same_item_of_a_batch_would_be(client, db, admin, world, steps):
+    # The single path reads the standing with a query of its own (queries.lock_and_standing).
+    with db, db.cursor() as cur:
+        cur.execute("DELETE FROM submission_change; DELETE FROM submission")
+    for code, day, recorded, retract in steps:
+        item = {"regency_code": code, "as_of": (dt.date(2016, 6, 1) + dt.timedelta(days=day)).isoformat(),
+                "recorded": recorded}
+        judged = client.post("/v1/submissions/batch?dry_run=true", json={"items": [item]}, headers=admin)
+        [as_batch_item] = judged.get_json()["items"]
+
+        single = client.post("/v1/submissions", json=item, headers=admin)
+
+        assert single.status_code == {"created": 201, "unchanged": 200}[as_batch_item["status"]]
+        assert single.get_json()["warnings"] == as_batch_item["warnings"]
+        if retract and single.status_code == 201:
+            path = f"/v1/submissions/{single.get_json()['id']}/retract"
+            assert client.post(path, json={"reason": "test"}, headers=admin).status_code == 200

@@ -73,21 +73,52 @@ def lock_and_standing(conn, *, item):
     transaction gets (insert_submission). The id is taken from the sequence now and is left
     unused when nothing is stored. The two statements go in one query string: PostgreSQL runs
     them in order, and the second takes its snapshot after the first was granted the lock.
+    The standing is read by four probes, as standing_of reads it for each item of a batch,
+    without the batch's arrays and CTEs (a third of the database's time for a POST).
     """
-    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
+    with conn.cursor() as cur:
         cur.execute(
-            f"""
+            """
             SELECT pg_advisory_xact_lock(%(class)s, hashtext(%(code)s));
-            SELECT EXISTS (SELECT 1 FROM regency WHERE code = %(code)s),
-                   nextval(pg_get_serial_sequence('submission', 'id')), now(), standing.*
-              FROM ({_STANDING_OF}) AS standing
+            SELECT EXISTS (SELECT 1 FROM regency WHERE code = %(code)s) AS known,
+                   nextval(pg_get_serial_sequence('submission', 'id')) AS new_id, now() AS received_at,
+                   eff.id AS eff_id, eff.as_of AS eff_as_of, eff.recorded AS eff_recorded,
+                   prev.as_of AS prev_as_of, prev.recorded AS prev_recorded,
+                   (SELECT as_of FROM submission
+                     WHERE regency_code = %(code)s AND retracted_at IS NULL
+                     ORDER BY as_of DESC, id DESC LIMIT 1) AS latest_as_of,
+                   ep.count AS eligible_population, ep.effective_from AS eligible_from
+              FROM (SELECT) AS one
+              LEFT JOIN LATERAL (
+                    SELECT as_of, id, recorded FROM submission
+                     WHERE regency_code = %(code)s AND as_of <= %(day)s AND retracted_at IS NULL
+                     ORDER BY as_of DESC, id DESC LIMIT 1) eff ON true
+              LEFT JOIN LATERAL (
+                    SELECT as_of, recorded FROM submission
+                     WHERE eff.as_of = %(day)s
+                       AND regency_code = %(code)s AND as_of < %(day)s AND retracted_at IS NULL
+                     ORDER BY as_of DESC, id DESC LIMIT 1) prev ON true
+              LEFT JOIN LATERAL (
+                    SELECT count, effective_from FROM eligible_population
+                     WHERE regency_code = %(code)s AND effective_from <= %(day)s
+                     ORDER BY effective_from DESC LIMIT 1) ep ON true
             """,
-            {"class": _REGENCY_LOCK_CLASS, "code": item["regency_code"], **_standing_parameters([item])},
+            {"class": _REGENCY_LOCK_CLASS, "code": item["regency_code"], "day": item["as_of"]},
         )
-        known, new_id, received_at, *standing = cur.fetchone()
-    if not known:
+        row = cur.fetchone()
+    if not row["known"]:
         return None
-    return dict(zip(_STANDING, standing, strict=True)), new_id, received_at
+    current = row["eff_as_of"] == item["as_of"]  # the effective submission is for that very date
+    standing = {
+        "current_id": row["eff_id"] if current else None,
+        "current_recorded": row["eff_recorded"] if current else None,
+        "previous_as_of": row["prev_as_of"] if current else row["eff_as_of"],
+        "previous_recorded": row["prev_recorded"] if current else row["eff_recorded"],
+        "latest_as_of": row["latest_as_of"],
+        "eligible_population": row["eligible_population"],
+        "eligible_from": row["eligible_from"],
+    }
+    return standing, row["new_id"], row["received_at"]
 
 
 _STANDING_OF = """
