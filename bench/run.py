@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import psycopg2.extensions
 
-from . import dataset, explain, load, profiling, queries
+from . import dataset, explain, load, profiling, queries, sql_floor
 from .cpu import CpuAccount
 from .served import Service
 
@@ -178,6 +178,9 @@ class Bench:
                 continue
             connections = 4 if name == "nation" else c
             self.measure(name, request, [(self.get(name, paths), connections)], target=target, floor="healthz")
+            if name == "province" and not self.args.smoke:
+                self.database_floor("province-sql", "the province answer", lambda: sql_floor.province_scripts(
+                    self.url, self.reader, self.provinces), share=0.5)
         if "province-public" in scenarios and self.available(reads["province"][1][0]):
             self.province_without_auth(reads["province"][1])
         if not self.args.smoke:
@@ -186,10 +189,40 @@ class Bench:
             self.feed()
         if "submission" in scenarios:
             self.submission()
+            if not self.args.smoke:
+                self.database_floor("submission-sql", "a POST", lambda: sql_floor.submission_scripts(
+                    self.url, [(code, token) for code, token, _ in self.submitters], self.loaded["last_day"]),
+                    share=0.3)
         if "batch" in scenarios:
             self.batch()
         if "mixed" in scenarios:
             self.mixed()
+
+    def database_floor(self, name, answer, scripts, *, share):
+        """The SQL behind an answer alone, replayed by pgbench (bench/sql_floor.py): what the database allows.
+
+        An answer at `share` of healthz's throughput, with the CPUs full, may cost at most healthz's
+        CPU per request divided by `share`, Python and PostgreSQL together; the row shows what
+        PostgreSQL alone spends on the answer's statements.
+        """
+        request = f"the SQL of {answer} alone (as the service sends it), replayed by pgbench; CPU: PostgreSQL's"
+        if not sql_floor.pgbench():
+            self.unavailable(name, request, "pgbench not found")
+            return
+        scripts = scripts()
+        replays = [sql_floor.replay(self.url, self.database_name, scripts, clients=self.args.connections,
+                                    seconds=self.args.seconds) for _ in range(self.args.runs)]
+        healthz = self.rows["healthz"]
+        row = {"scenario": name, "request": request, "connections": self.args.connections,
+               "rps": statistics.median(r[0] for r in replays),
+               "cpu_ms_per_request": statistics.median(r[1] for r in replays), "floor": "healthz"}
+        row["ratio"] = row["rps"] / healthz["rps"]
+        row["budget_ms"] = healthz["cpu_ms_per_request"] / share
+        self.rows[name] = row
+        print(f"  {name:18} c={row['connections']:<3} {row['rps']:8.0f} tx/s  = {row['ratio']:.0%} of healthz"
+              f"  PostgreSQL {row['cpu_ms_per_request']:.2f} CPU ms/tx; at {share:.0%} of healthz an answer may"
+              f" cost {row['budget_ms']:.2f} CPU ms in all (healthz {healthz['cpu_ms_per_request']:.2f})",
+              flush=True)
 
     def province_without_auth(self, paths):
         """The province answer from a second service with PUBLIC_READ=true: what the key check costs."""
@@ -376,9 +409,11 @@ def table(rows):
         cost = f"{row['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in row else ""
         if "alone_ratio" in row:
             cost += f" ({row['alone_ratio']:.0%})"
+        if "budget_ms" in row:
+            cost += f" (in all {row['budget_ms']:.2f} at the target)"
+        p50, p99 = (f"{row[k]:.1f}" if k in row else "" for k in ("p50_ms", "p99_ms"))
         lines.append(f"| {row['scenario']} | {row['request']} | {row.get('connections', '')} | {rps} | "
-                     f"{row.get('p50_ms', 0):.1f} | {row.get('p99_ms', 0):.1f} | {vs} | {cost} | {rss} | {cpu} "
-                     f"| {target} |")
+                     f"{p50} | {p99} | {vs} | {cost} | {rss} | {cpu} | {target} |")
         for other in row.get("others", []):
             lines.append(f"| | (alongside) {other.get('name', 'submissions')} | {other['connections']} | "
                          f"{other['rps']:.0f} | {other['p50_ms']:.1f} | {other['p99_ms']:.1f} | | | | | |")

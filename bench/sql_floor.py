@@ -1,0 +1,156 @@
+"""The database's floor for an answer: the SQL the service sends for it, replayed by pgbench alone.
+
+The statements are those the app itself sends, recorded by a cursor (as bench/explain.py records
+plans; no SQL is copied here): for each province, the key check and the province answer's
+statement; for each regency system, the three query strings of a POST (the key check; BEGIN, the
+regency lock and the standing; the writes and COMMIT). pgbench replays them, as many clients as
+the HTTP scenario has connections, in the simple query protocol psycopg2 speaks, each POST with a
+new count and the id the sequence gives it. What pgbench reaches and what PostgreSQL's backends
+spend per transaction is what the database needs for these answers with no Python in the way.
+"""
+import glob
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from service import create_app
+from service.config import Settings
+from service.db import DictRowCursor
+
+
+class RecordingCursor(DictRowCursor):
+    """Keeps the text of every query string sent, as the server receives it."""
+
+    sent = []
+
+    def execute(self, query, vars=None):
+        result = super().execute(query, vars)
+        RecordingCursor.sent.append(self.query.decode())
+        return result
+
+
+def pgbench():
+    found = shutil.which("pgbench") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))), None)
+    if found:
+        return found
+    try:
+        import pgserver
+    except ImportError:
+        return None
+    bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+    return str(bundled) if bundled.exists() else None
+
+
+def _recorded(url, calls):
+    """[(the query strings one call sent, its answer)] for each call(client) in calls."""
+    app = create_app(Settings(database_url=url, log_level="WARNING"))
+    for pool in app.extensions["ktpel_pools"].values():
+        pool._kwargs["cursor_factory"] = RecordingCursor  # as bench/explain.py does
+    client = app.test_client()
+    out = []
+    try:
+        for call in calls:
+            call(client)  # warm: connections opened
+            RecordingCursor.sent = []
+            answer = call(client)
+            out.append((RecordingCursor.sent, answer))
+            RecordingCursor.sent = []
+    finally:
+        for pool in app.extensions["ktpel_pools"].values():
+            pool.closeall()
+    return out
+
+
+def _compound(sql):
+    """One pgbench command holding several statements (\\;), as the service sends them in one string."""
+    return sql.strip().rstrip(";").replace(";\n", "\\;\n") + ";\n"
+
+
+def province_scripts(url, reader_token, provinces):
+    headers = {"Authorization": f"Bearer {reader_token}"}
+    calls = [lambda client, p=p: client.get(f"/v1/provinces/{p}/coverage", headers=headers) for p in provinces]
+    scripts = []
+    for sent, answer in _recorded(url, calls):
+        assert answer.status_code == 200 and len(sent) == 2, (answer.status_code, [s[:80] for s in sent])
+        scripts.append("".join(_compound(statement) for statement in sent))
+    return scripts
+
+
+_COUNT = 987_654_321  # recorded by the capturing POSTs; pgbench sends a random count in its place
+
+
+def submission_scripts(url, submitters, as_of):
+    # Each regency's warm-up POST, then the recorded one: a new count each, so both create.
+    counts = {code: itertools.count(_COUNT - 1) for code, _ in submitters}
+
+    def post(client, code, headers):
+        return client.post("/v1/submissions", json={"regency_code": code, "as_of": str(as_of),
+                                                     "recorded": next(counts[code])}, headers=headers)
+
+    calls = []
+    for code, token in submitters:
+        headers = {"Authorization": f"Bearer {token}"}
+        calls.append(lambda client, code=code, headers=headers: post(client, code, headers))
+    scripts = []
+    for sent, answer in _recorded(url, calls):
+        assert answer.status_code == 201 and len(sent) == 3, (answer.status_code, len(sent))
+        key_check, lock_and_standing, writes = sent
+        new_id = answer.get_json()["id"]
+        begin, lock, standing = lock_and_standing.split(";\n", 2)
+        # The writes use the id the standing statement took: pgbench keeps it (\gset) as :new_id.
+        standing = f"SELECT new_id FROM ({standing.strip()}) AS standing"
+        insert, rest = writes.split(";\n", 1)
+        insert = re.sub(rf"\b{_COUNT}\b", ":count", insert)
+        writes = re.sub(rf"\b{new_id}\b", ":new_id", insert + ";\n" + rest)
+        first = _compound(";\n".join((begin, lock, standing))).rstrip().rstrip(";")
+        scripts.append(f"\\set count random(0, 2000000000)\n{_compound(key_check)}{first}\n\\gset\n"
+                       f"{_compound(writes)}")
+    return scripts
+
+
+def replay(url, database_name, scripts, *, clients, seconds):
+    """pgbench with the scripts (picked at random) for `seconds`.
+
+    Returns (transactions per second, PostgreSQL CPU ms per transaction).
+    """
+    with tempfile.TemporaryDirectory(prefix="ktpel-bench-sql-") as folder:
+        files = []
+        for number, text in enumerate(scripts):
+            path = os.path.join(folder, f"{number}.sql")
+            Path(path).write_text(text)
+            files += ["-f", path]
+        process = subprocess.Popen(
+            [pgbench(), "--no-vacuum", "--client", str(clients), "--jobs", "1", "--time", str(seconds + 2),
+             "--protocol", "simple", *files, url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1)  # connections made, then measured for `seconds`
+        before, started = _database_cpu(database_name), time.monotonic()
+        time.sleep(seconds)
+        used, elapsed = _database_cpu(database_name) - before, time.monotonic() - started
+        output = process.communicate()[0]
+    found = re.search(r"^tps = ([0-9.]+)", output, re.MULTILINE)
+    failed = re.search(r"number of failed transactions: ([0-9]+)", output)
+    if process.returncode != 0 or not found or (failed and int(failed.group(1))):
+        raise RuntimeError(f"pgbench failed:\n{output[-2000:]}")
+    tps = float(found.group(1))
+    return tps, used / elapsed / tps * 1000
+
+
+def _database_cpu(database_name):
+    total = 0.0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline.startswith("postgres:") and f" {database_name} " in cmdline:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    return total
