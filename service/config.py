@@ -21,8 +21,8 @@ class Settings:
     worker_timeout_seconds: int = 30
     graceful_timeout_seconds: int = 20
     keepalive_seconds: int = 5
-    max_requests: int = 10_000
-    max_requests_jitter: int = 1_000
+    max_requests: int = 100_000
+    max_requests_jitter: int = 10_000
     # behind a proxy: gunicorn trusts X-Forwarded-Proto from these addresses; ProxyFix trusts
     # X-Forwarded-For/-Proto/-Host/-Prefix from this many proxies in front (0: not behind one)
     forwarded_allow_ips: str = "127.0.0.1,::1"
