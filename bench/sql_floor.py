@@ -103,14 +103,13 @@ def submission_scripts(url, submitters, as_of):
         assert answer.status_code == 201 and len(sent) == 3, (answer.status_code, len(sent))
         key_check, lock_and_standing, writes = sent
         new_id = answer.get_json()["id"]
-        begin, lock, standing = lock_and_standing.split(";\n", 2)
-        # The writes use the id the standing statement took: pgbench keeps it (\gset) as :new_id.
-        standing = f"SELECT new_id FROM ({standing.strip()}) AS standing"
-        insert, rest = writes.split(";\n", 1)
+        # The writes use the id the standing statement took: pgbench keeps its columns (\gset), so
+        # the statement runs unchanged (wrapped in a SELECT, the planner would drop the unused probes).
+        insert, rest = writes.split("\n;\n", 1)
         insert = re.sub(rf"\b{_COUNT}\b", ":count", insert)
-        writes = re.sub(rf"\b{new_id}\b", ":new_id", insert + ";\n" + rest)
-        first = _compound(";\n".join((begin, lock, standing))).rstrip().rstrip(";")
-        scripts.append(f"\\set count random(0, 2000000000)\n{_compound(key_check)}{first}\n\\gset\n"
+        writes = re.sub(rf"\b{new_id}\b", ":new_id", insert + "\n;\n" + rest)
+        first = _compound(lock_and_standing).rstrip().rstrip(";")
+        scripts.append(f"\\set count random(100000, 999999)\n{_compound(key_check)}{first}\n\\gset\n"
                        f"{_compound(writes)}")
     return scripts
 

@@ -1,4 +1,4 @@
-"""The connection pools and the transaction() context manager; nothing else."""
+"""Connections to PostgreSQL: the pools, the request's connection, transactions and reads."""
 import select
 import threading
 from contextlib import contextmanager
@@ -29,16 +29,19 @@ class DictRowCursor(psycopg2.extensions.cursor):
         return None if row is None else dict(zip(self._names(), row, strict=True))
 
     def fetchmany(self, size=None):
+        rows = super().fetchmany(size or self.arraysize)
         names = self._names()
-        return [dict(zip(names, row, strict=True)) for row in super().fetchmany(size or self.arraysize)]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def fetchall(self):
+        rows = super().fetchall()
         names = self._names()
-        return [dict(zip(names, row, strict=True)) for row in super().fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def __iter__(self):
-        names = self._names()
-        return (dict(zip(names, row, strict=True)) for row in super().__iter__())
+        # Not super().__iter__(): a psycopg2 cursor is its own iterator, which would call this again.
+        while (row := self.fetchone()) is not None:
+            yield row
 
 
 class Pool:
@@ -135,7 +138,8 @@ class Pool:
 
         With `held` (a RequestConnection of this pool), on the connection the request holds,
         which stays checked out; a connection lost on the way is marked broken there.
-        With autocommit, each statement is a transaction of its own (see reading()).
+        With autocommit, psycopg2 opens no transaction: each statement is one (reading()), or
+        the SQL opens one itself (carried_transaction()).
         """
         conn = self.getconn() if held is None else held.conn
         broken = False
@@ -177,9 +181,11 @@ def _ready_for_reuse(conn):
         return False
     try:
         conn.rollback()
-    except CONNECTION_ERRORS:
+        if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            _roll_back_in_autocommit(conn)  # a transaction begun by SQL, which rollback() does not see
+    except psycopg2.Error:  # lost, or in a state we do not know how to undo: not worth keeping
         return False
-    return True
+    return conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def _close_quietly(conn):
@@ -229,6 +235,11 @@ class _DeferredCursor:
         with self._deferred.conn.cursor() as cur:
             self._deferred.statements.append(cur.mogrify(query, vars))
 
+    def _no_rows(self, *args):
+        raise TypeError("statements sent together() return no rows: run a statement whose result is read on conn")
+
+    fetchone = fetchmany = fetchall = _no_rows
+
 
 @contextmanager
 def together(conn, *, commit=False):
@@ -244,7 +255,7 @@ def together(conn, *, commit=False):
     statements = deferred.statements + ([b"COMMIT"] if commit else [])
     if statements:
         with conn.cursor() as cur:
-            cur.execute(b";\n".join(statements))
+            cur.execute(b"\n;\n".join(statements))  # on a line of its own: not inside a trailing -- comment
 
 
 @contextmanager
@@ -311,10 +322,20 @@ def _roll_back_quietly(conn):
     if conn.closed or conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
         return
     try:
-        with conn.cursor() as cur:
-            cur.execute("ROLLBACK")
+        _roll_back_in_autocommit(conn)
     except CONNECTION_ERRORS:
         pass
+
+
+def _roll_back_in_autocommit(conn):
+    was = conn.autocommit
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK")
+    finally:
+        if not conn.closed:
+            conn.autocommit = was
 
 
 def make_pool(settings, dsn):

@@ -91,3 +91,23 @@ def test_a_carried_transaction_commits_with_its_writes_and_rolls_back_on_an_erro
             cur.execute("SELECT code FROM province")
             assert cur.fetchall() == [{"code": "62"}]
             assert conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+def test_a_connection_given_back_inside_a_transaction_begun_by_sql_is_rolled_back(app, db):
+    pool = app.extensions["ktpel_pools"]["write"]
+    conn = pool.getconn()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("BEGIN; INSERT INTO province (code, name) VALUES ('62', 'Kalimantan Tengah')")
+    conn.autocommit = False  # psycopg2 now believes no transaction is open: rollback() would send nothing
+
+    pool.putconn(conn)
+
+    again = pool.getconn()
+    try:
+        assert again.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+        with again.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM province")
+            assert [dict(row) for row in cur] == [{"n": 0}]  # a cursor iterates as plain dicts
+    finally:
+        pool.putconn(again)

@@ -69,12 +69,10 @@ def _standing_parameters(items):
 def lock_and_standing(conn, *, item):
     """lock_regencies and standing_of for one item, in one round trip; None when its regency does not exist.
 
-    Else (standing, new_id, received_at): the id and receipt time a submission stored in this
-    transaction gets (insert_submission). The id is taken from the sequence now and is left
-    unused when nothing is stored. The two statements go in one query string: PostgreSQL runs
-    them in order, and the second takes its snapshot after the first was granted the lock.
-    The standing is read by four probes, as standing_of reads it for each item of a batch,
-    without the batch's arrays and CTEs (a third of the database's time for a POST).
+    Else (standing, new_id, received_at): the id and receipt time for insert_submission (an id
+    taken and not used is a gap, nothing more). One query string, two statements: the second
+    takes its snapshot after the first was granted the lock. The standing is standing_of's four
+    probes for one item, without the batch's arrays (tests: test_a_single_submission_is_judged...).
     """
     with conn.cursor() as cur:
         cur.execute(
