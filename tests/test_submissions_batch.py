@@ -1,16 +1,18 @@
 """POST /v1/submissions/batch: JSON and CSV, all or nothing, dry runs, limits."""
+import datetime as dt
 import decimal
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from service.submissions import queries
 from service.submissions.schemas import SubmissionIn, plainly_valid_item
 
 from .conftest import count_rows
-from .submissions_world import KAPUAS_HULU, LAMANDAU, PALANGKA_RAYA, SERUYAN, feed_ids, load_world
+from .submissions_world import KAPUAS_HULU, LAMANDAU, MURUNG_RAYA, PALANGKA_RAYA, SERUYAN, feed_ids, load_world
 
 CSV_HEADER = "regency_code,as_of,recorded,reference,note\n"
 
@@ -256,3 +258,38 @@ def test_the_fast_item_check_accepts_only_what_the_schema_accepts(raw):
     except ValidationError:
         loaded = None
     assert quick is None or quick == {"reference": None, "note": None, **loaded}
+
+
+_CODES = [LAMANDAU, SERUYAN, MURUNG_RAYA, PALANGKA_RAYA]
+_stored = st.lists(st.tuples(st.sampled_from(_CODES), st.integers(0, 15), st.integers(0, 90_000), st.booleans()),
+                   max_size=25)
+_asked = st.lists(st.tuples(st.sampled_from(_CODES), st.integers(0, 18)), min_size=1, max_size=30,
+                  unique=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored=_stored, asked=_asked)
+def test_the_standing_read_per_regency_is_the_standing_probed_per_item(db, stored, asked):
+    """A batch's standing (range scans per regency) against a single POST's (probes per item)."""
+    start = dt.date(2016, 5, 20)
+    with db, db.cursor() as cur:
+        cur.execute("DELETE FROM submission_change; DELETE FROM submission; DELETE FROM eligible_population;"
+                    "DELETE FROM regency; DELETE FROM province")
+    load_world(db)
+    with db, db.cursor() as cur:  # a later population for one regency: effective dating in the span
+        cur.execute("INSERT INTO eligible_population (regency_code, effective_from, count) VALUES (%s, %s, 70000)",
+                    (LAMANDAU, start + dt.timedelta(days=20)))
+        for code, day, recorded, retracted in stored:
+            cur.execute(
+                "INSERT INTO submission (regency_code, as_of, recorded, retracted_at, retraction_reason)"
+                " VALUES (%s, %s, %s, CASE WHEN %s THEN now() END, CASE WHEN %s THEN 'test' END)",
+                (code, start + dt.timedelta(days=day), recorded, retracted, retracted))
+    items = [{"regency_code": code, "as_of": start + dt.timedelta(days=day)} for code, day in asked]
+
+    try:
+        by_regency = queries.standing_of(db, items=items)
+        by_item = [queries.lock_and_standing(db, item=item)[0] for item in items]
+    finally:
+        db.rollback()
+
+    assert by_regency == by_item
