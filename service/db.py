@@ -378,22 +378,12 @@ def run_on_primary(work, *, keep_for_request):
         held = RequestConnection(pool, pool.getconn())  # DatabaseUnavailable when none comes
         if keep_for_request and g.get(_HELD) is None:
             g.setdefault(_HELD, held)
-    conn = held.conn
     try:
-        conn.autocommit = True
-        try:
+        with pool.transaction(held, autocommit=True) as conn:
             return work(conn)
-        finally:
-            if not conn.closed:
-                conn.autocommit = False
-    except psycopg2.errors.QueryCanceled:
-        raise
-    except CONNECTION_ERRORS as exc:
-        held.broken = True
-        raise DatabaseUnavailable("The database connection was lost.") from exc
     finally:
         if g.get(_HELD) is not held:
-            pool.putconn(conn, broken=held.broken or bool(conn.closed))
+            pool.putconn(held.conn, broken=held.broken or bool(held.conn.closed))
 
 
 def release_request_connection(_exc=None):

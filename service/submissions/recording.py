@@ -44,10 +44,10 @@ def record(conn, items, *, key_id, dry_run=False):
             o.id = stored[(o.item["regency_code"], o.item["as_of"])]
     unchanged_ids = [o.id for o in outcomes if o.status == "unchanged"]
     if unchanged_ids:
-        held = {r["id"]: r for r in queries.get_submissions(conn, ids=unchanged_ids)}
+        held_warnings = {r["id"]: r["warnings"] for r in queries.get_submissions(conn, ids=unchanged_ids)}
         for o in outcomes:
             if o.status == "unchanged":
-                o.warnings = held[o.id]["warnings"]
+                o.warnings = held_warnings[o.id]
     return outcomes
 
 
