@@ -1,4 +1,6 @@
 """EXPLAIN ANALYZE of whatever SQL an endpoint runs, captured by asking the app itself (no SQL copied here)."""
+from contextlib import contextmanager
+
 from service import create_app
 from service.config import Settings
 from service.db import DictRowCursor
@@ -21,23 +23,31 @@ class ExplainingCursor(DictRowCursor):
         return super().execute(query, vars)
 
 
+@contextmanager
+def client_with_cursor(url, cursor_class, **settings):
+    """A test client of a fresh app whose pools give out cursors of cursor_class."""
+    app = create_app(Settings(database_url=url, **settings))
+    for pool in app.extensions["ktpel_pools"].values():
+        pool._kwargs["cursor_factory"] = cursor_class  # the bench's only reach into the pool
+    try:
+        yield app.test_client()
+    finally:
+        for pool in app.extensions["ktpel_pools"].values():
+            pool.closeall()
+
+
 def explain(url, requests):
     """{name: text of every statement with its plan} for each (name, path) served by a fresh app."""
-    app = create_app(Settings(database_url=url, public_read=True))
-    for pool in app.extensions["ktpel_pools"].values():
-        pool._kwargs["cursor_factory"] = ExplainingCursor  # the bench's only reach into the pool
-    client = app.test_client()
     out = {}
-    for name, path in requests:
-        client.get(path)  # warm the caches, as the measured runs are
-        ExplainingCursor.plans = []
-        answer = client.get(path)
-        parts = [f"GET {path} -> {answer.status_code}"]
-        for statement, plan in ExplainingCursor.plans:
-            parts += ["", "  " + " ".join(statement.split())[:600], "", plan]
-        out[name] = "\n".join(parts)
-    for pool in app.extensions["ktpel_pools"].values():
-        pool.closeall()
+    with client_with_cursor(url, ExplainingCursor, public_read=True) as client:
+        for name, path in requests:
+            client.get(path)  # warm the caches, as the measured runs are
+            ExplainingCursor.plans = []
+            answer = client.get(path)
+            parts = [f"GET {path} -> {answer.status_code}"]
+            for statement, plan in ExplainingCursor.plans:
+                parts += ["", "  " + " ".join(statement.split())[:600], "", plan]
+            out[name] = "\n".join(parts)
     PROFILES.mkdir(exist_ok=True)
     for name, text in out.items():
         (PROFILES / f"explain-{name}.txt").write_text(text + "\n")

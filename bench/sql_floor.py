@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psutil
 
-from service import create_app
-from service.config import Settings
 from service.db import DictRowCursor
+
+from .explain import client_with_cursor
 
 
 class RecordingCursor(DictRowCursor):
@@ -50,21 +50,14 @@ def pgbench():
 
 def _recorded(url, calls):
     """[(the query strings one call sent, its answer)] for each call(client) in calls."""
-    app = create_app(Settings(database_url=url, log_level="WARNING"))
-    for pool in app.extensions["ktpel_pools"].values():
-        pool._kwargs["cursor_factory"] = RecordingCursor  # as bench/explain.py does
-    client = app.test_client()
     out = []
-    try:
+    with client_with_cursor(url, RecordingCursor, log_level="WARNING") as client:
         for call in calls:
             call(client)  # warm: connections opened
             RecordingCursor.sent = []
             answer = call(client)
             out.append((RecordingCursor.sent, answer))
             RecordingCursor.sent = []
-    finally:
-        for pool in app.extensions["ktpel_pools"].values():
-            pool.closeall()
     return out
 
 
