@@ -297,10 +297,12 @@ def test_the_standing_read_per_regency_is_the_standing_probed_per_item(db, store
 
 def test_text_with_tabs_line_ends_backslashes_and_quotes_is_stored_as_sent(client, db, office, reader):
     awkward = 'Line one\nline two\r\n\ttabbed \\N not null, C:\\data\\, "quoted", \'single\', 100% done; -- not SQL'
-    response = batch(client, office, [item(reference="REF\t1\\2", note=awkward), item(PALANGKA_RAYA, note="\\")])
+    response = batch(client, office, [item(reference="REF\t1\\2", note=awkward), item(PALANGKA_RAYA, note="\\"),
+                                      item(SERUYAN, reference="NULL", note='{"a", b}')])
 
     assert response.status_code == 201, response.get_json()
-    first, second = (client.get(f"/v1/submissions/{i['id']}", headers=reader).get_json()
-                     for i in response.get_json()["items"])
+    first, second, third = (client.get(f"/v1/submissions/{i['id']}", headers=reader).get_json()
+                            for i in response.get_json()["items"])
     assert (first["reference"], first["note"]) == ("REF\t1\\2", awkward)
     assert (second["reference"], second["note"]) == (None, "\\")
+    assert (third["reference"], third["note"]) == ("NULL", '{"a", b}')  # the text NULL, not a null

@@ -4,6 +4,7 @@ Each regency's figures as of D are two index probes: its eligible population (pr
 read backwards) and its effective submission (the partial index `submission_effective`, whose
 first row with as_of <= D is the effective submission with the greatest as_of).
 """
+from ..db import Array
 
 _POPULATION_AS_OF = """
     SELECT count
@@ -149,7 +150,7 @@ def regency_history(conn, *, regency_code, days):
               LEFT JOIN LATERAL {_lateral(_TARGET_AS_OF, day="d.day")} t ON true
              ORDER BY d.day
             """,
-            {"regency": regency_code, "days": days},
+            {"regency": regency_code, "days": Array(days)},
         )
         return cur.fetchall()
 
@@ -179,6 +180,6 @@ def province_history(conn, *, province_code, days):
               LEFT JOIN LATERAL {_lateral(_TARGET_AS_OF, day="d.day")} t ON true
              ORDER BY d.day
             """,
-            {"province": province_code, "days": days},
+            {"province": province_code, "days": Array(days)},
         )
         return cur.fetchall()

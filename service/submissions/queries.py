@@ -9,6 +9,7 @@ from collections import defaultdict
 import psycopg2.extensions
 from psycopg2.extras import Json
 
+from ..db import Array
 from ..web import dumps
 
 # Class id of the advisory locks that serialize writes per regency (any fixed number).
@@ -43,13 +44,13 @@ def lock_regencies(conn, *, codes):
             SELECT count(pg_advisory_xact_lock(%(class)s, hashtext(code)))
               FROM (SELECT DISTINCT unnest(%(codes)s::text[]) AS code ORDER BY 1) AS c
             """,
-            {"class": _REGENCY_LOCK_CLASS, "codes": sorted(set(codes))},
+            {"class": _REGENCY_LOCK_CLASS, "codes": Array(sorted(set(codes)))},
         )
 
 
 def existing_regencies(conn, *, codes):
     with conn.cursor() as cur:
-        cur.execute("SELECT code FROM regency WHERE code = ANY(%(codes)s::text[])", {"codes": list(set(codes))})
+        cur.execute("SELECT code FROM regency WHERE code = ANY(%(codes)s::text[])", {"codes": Array(list(set(codes)))})
         return {row["code"] for row in cur.fetchall()}
 
 
@@ -72,8 +73,8 @@ def standing_of(conn, *, items):
         spans[item["regency_code"]] = (min(first, item["as_of"]), max(last, item["as_of"]))
     with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:  # plain tuples
         cur.execute(_STANDING_BY_REGENCY, {
-            "codes": list(spans), "firsts": [span[0].isoformat() for span in spans.values()],
-            "lasts": [span[1].isoformat() for span in spans.values()],
+            "codes": Array(list(spans)), "firsts": Array([span[0] for span in spans.values()]),
+            "lasts": Array([span[1] for span in spans.values()]),
         })
         rows = cur.fetchall()
     effective, latest, populations = defaultdict(list), {}, defaultdict(list)
@@ -204,11 +205,11 @@ def insert_submissions(conn, *, items, key_id):
         cur.execute(
             _INSERT + " RETURNING regency_code, as_of, id",
             {
-                "codes": [i["regency_code"] for i in items],
-                "days": [i["as_of"].isoformat() for i in items],
-                "counts": [i["recorded"] for i in items],
-                "refs": [i.get("reference") for i in items],
-                "notes": [i.get("note") for i in items],
+                "codes": Array([i["regency_code"] for i in items]),
+                "days": Array([i["as_of"] for i in items]),
+                "counts": Array([i["recorded"] for i in items]),
+                "refs": Array([i.get("reference") for i in items]),
+                "notes": Array([i.get("note") for i in items]),
                 "warnings": dumps([i["warnings"] for i in items]),
                 "key_id": key_id,
             },
@@ -256,9 +257,9 @@ def append_changes(conn, *, kind, changes):
             {
                 "n": len(changes),
                 "kind": kind,
-                "codes": [c[0] for c in changes],
-                "days": [c[1].isoformat() for c in changes],
-                "ids": [c[2] for c in changes],
+                "codes": Array([c[0] for c in changes]),
+                "days": Array([c[1] for c in changes]),
+                "ids": Array([c[2] for c in changes]),
             },
         )
 
@@ -279,9 +280,9 @@ def insert_loaded_counts(conn, *, rows):
             RETURNING regency_code, as_of, id
             """,
             {
-                "codes": [r[0] for r in rows],
-                "days": [r[1] for r in rows],
-                "counts": [r[2] for r in rows],
+                "codes": Array([r[0] for r in rows]),
+                "days": Array([r[1] for r in rows]),
+                "counts": Array([r[2] for r in rows]),
                 "note": "loaded from the command line",
             },
         )
@@ -314,7 +315,7 @@ def get_submission(conn, *, submission_id):
 
 def get_submissions(conn, *, ids):
     with conn.cursor() as cur:
-        cur.execute(_SUBMISSION + " WHERE s.id = ANY(%(ids)s::bigint[]) ORDER BY s.id", {"ids": list(ids)})
+        cur.execute(_SUBMISSION + " WHERE s.id = ANY(%(ids)s::bigint[]) ORDER BY s.id", {"ids": Array(list(ids))})
         return cur.fetchall()
 
 
