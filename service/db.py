@@ -65,13 +65,16 @@ class Array:
 
 
 def _array_element(value):
+    kind = type(value)  # exact types first: this runs for every element of a 10,000-item batch's arrays
+    if kind is str:
+        if "\\" in value or '"' in value:
+            value = value.replace("\\", "\\\\").replace('"', '\\"')
+        return '"' + value + '"'
+    if kind is int or kind is dt.date:
+        return str(value)  # a date prints as YYYY-MM-DD
     if value is None:
         return "NULL"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, int | dt.date) and not isinstance(value, bool | dt.datetime):
-        return str(value)  # a date prints as YYYY-MM-DD
-    raise TypeError(f"db.Array holds str, int, date or None, not {type(value).__name__}")
+    raise TypeError(f"db.Array holds str, int, date or None, not {kind.__name__}")
 
 
 psycopg2.extensions.register_adapter(Array, lambda array: psycopg2.extensions.QuotedString(array.literal()))
