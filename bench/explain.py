@@ -1,6 +1,8 @@
 """EXPLAIN ANALYZE of whatever SQL an endpoint runs, captured by asking the app itself (no SQL copied here)."""
 from contextlib import contextmanager
 
+import psycopg2.sql
+
 from service import create_app
 from service.config import Settings
 from service.db import DictRowCursor
@@ -14,9 +16,12 @@ class ExplainingCursor(DictRowCursor):
     plans = []
 
     def execute(self, query, vars=None):
+        prepared = getattr(query, "text", None)  # db.Prepared: EXECUTE name(values), prepared first
+        if isinstance(query, psycopg2.sql.Composable):
+            query = query.as_string(self.connection)
         text = query if isinstance(query, str) else query.decode()
-        if text.lstrip().upper().startswith(("SELECT", "WITH")):
-            statement = self.mogrify(query, vars).decode()
+        if text.lstrip().upper().startswith(("SELECT", "WITH", "EXECUTE")):
+            statement = self.mogrify(query, vars).decode() + (f"   prepared as: {prepared}" if prepared else "")
             super().execute("EXPLAIN (ANALYZE, BUFFERS) " + text, vars)
             plan = "\n".join(row["QUERY PLAN"] for row in self.fetchall())
             ExplainingCursor.plans.append((statement, plan))
@@ -41,7 +46,10 @@ def explain(url, requests):
     out = {}
     with client_with_cursor(url, ExplainingCursor, public_read=True) as client:
         for name, path in requests:
-            client.get(path)  # warm the caches, as the measured runs are
+            # Warm the caches, and settle the plans of prepared statements: PostgreSQL plans the first
+            # five executions for their values, then may keep one generic plan, as in the measured runs.
+            for _ in range(6):
+                client.get(path)
             ExplainingCursor.plans = []
             answer = client.get(path)
             parts = [f"GET {path} -> {answer.status_code}"]

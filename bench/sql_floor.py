@@ -5,8 +5,10 @@ plans; no SQL is copied here): for each province, the key check and the province
 statement; for each regency system, the three query strings of a POST (the key check; BEGIN, the
 regency lock and the standing; the writes and COMMIT). pgbench replays them, as many clients as
 the HTTP scenario has connections, in the simple query protocol psycopg2 speaks, each POST with a
-new count and the id the sequence gives it. What pgbench reaches and what PostgreSQL's backends
-spend per transaction is what the database needs for these answers with no Python in the way.
+new count and the id the sequence gives it; each pgbench client prepares the statements the
+service prepares (db.Prepared) once, as each of the service's connections does. What pgbench
+reaches and what PostgreSQL's backends spend per transaction is what the database needs for
+these answers with no Python in the way.
 """
 import glob
 import itertools
@@ -26,14 +28,25 @@ from .explain import client_with_cursor
 
 
 class RecordingCursor(DictRowCursor):
-    """Keeps the text of every query string sent, as the server receives it."""
+    """Keeps the text of every query string sent, as the server receives it; PREPAREs apart."""
 
     sent = []
+    prepared = {}  # statement name -> its PREPARE, sent once per connection (db.Prepared)
 
     def execute(self, query, vars=None):
         result = super().execute(query, vars)
-        RecordingCursor.sent.append(self.query.decode())
+        text = self.query.decode()
+        if text.startswith("PREPARE "):
+            RecordingCursor.prepared[text.split()[1]] = text
+        else:
+            RecordingCursor.sent.append(text)
         return result
+
+
+def _prepared_once():
+    """A script's opening: each pgbench client prepares the statements once, as a service connection does."""
+    prepares = "".join(_compound(statement) for statement in RecordingCursor.prepared.values())
+    return f"\\if :prepared = 0\n{prepares}\\set prepared 1\n\\endif\n" if prepares else ""
 
 
 def pgbench():
@@ -51,6 +64,7 @@ def pgbench():
 def _recorded(url, calls):
     """[(the query strings one call sent, its answer)] for each call(client) in calls."""
     out = []
+    RecordingCursor.prepared = {}
     with client_with_cursor(url, RecordingCursor, log_level="WARNING") as client:
         for call in calls:
             call(client)  # warm: connections opened
@@ -73,7 +87,7 @@ def province_scripts(url, reader_token, provinces):
     for sent, answer in _recorded(url, calls):
         assert answer.status_code == 200 and len(sent) == 2, (answer.status_code, [s[:80] for s in sent])
         scripts.append("".join(_compound(statement) for statement in sent))
-    return scripts
+    return [_prepared_once() + script for script in scripts]
 
 
 _COUNT = 987_654_321  # recorded by the capturing POSTs; pgbench sends a random count in its place
@@ -104,7 +118,7 @@ def submission_scripts(url, submitters, as_of):
         first = _compound(lock_and_standing).rstrip().rstrip(";")
         scripts.append(f"\\set count random(100000, 999999)\n{_compound(key_check)}{first}\n\\gset\n"
                        f"{_compound(writes)}")
-    return scripts
+    return [_prepared_once() + script for script in scripts]
 
 
 def replay(url, database_name, scripts, *, clients, seconds):
@@ -120,7 +134,7 @@ def replay(url, database_name, scripts, *, clients, seconds):
             files += ["-f", path]
         process = subprocess.Popen(
             [pgbench(), "--no-vacuum", "--client", str(clients), "--jobs", "1", "--time", str(seconds + 2),
-             "--protocol", "simple", *files, url],
+             "--protocol", "simple", "--define", "prepared=0", *files, url],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1)  # connections made, then measured for `seconds`
         before, started = _database_cpu(database_name), time.monotonic()

@@ -53,18 +53,34 @@ def test_the_province_answer_is_the_key_check_and_one_statement(counted_client, 
 
     assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
 
-    sent = wire.take()
-    assert len(sent) == 2 and "api_key" in sent[0]
+    key_check, province = wire.take()
+    assert key_check.startswith("EXECUTE active_key_") and province.startswith("EXECUTE province_as_of_")
+
+
+def test_a_statement_is_prepared_once_per_connection(counted_client, wire, reader):
+    assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
+    first = wire.take()
+    assert counted_client.get("/v1/provinces/94/coverage", headers=reader).status_code == 404
+    second = wire.take()
+
+    prepared = [q.split()[1] for q in first if q.startswith("PREPARE ")]
+    assert [name.rsplit("_", 1)[0] for name in prepared] == ["active_key", "province_as_of"]
+    assert len(second) == 2 and not any(q.startswith("PREPARE") for q in second)
+    assert [q.split("(")[0] for q in second] == [f"EXECUTE {name}" for name in prepared]
 
 
 def test_a_new_submission_is_the_key_check_and_two_round_trips(counted_client, wire, make_key):
     office = make_key("submitter", LAMANDAU)
     body = {"regency_code": LAMANDAU, "as_of": today().isoformat(), "recorded": 60_000}
+    counted_client.post("/v1/submissions", json=body, headers=office)  # prepares the statements
+    wire.take()
 
-    assert counted_client.post("/v1/submissions", json=body, headers=office).status_code == 201
+    answer = counted_client.post("/v1/submissions", json={**body, "recorded": 60_001}, headers=office)
 
+    assert answer.status_code == 201
     key_check, lock_and_standing, writes = wire.take()
-    assert "api_key" in key_check
-    assert lock_and_standing.startswith("BEGIN;") and "pg_advisory_xact_lock" in lock_and_standing
-    assert [part for part in ("INSERT INTO submission ", "audit_event", "submission_change", "COMMIT")
-            if part in writes] == ["INSERT INTO submission ", "audit_event", "submission_change", "COMMIT"]
+    assert key_check.startswith("EXECUTE active_key_")
+    assert lock_and_standing.startswith("BEGIN;\nEXECUTE lock_regency_")
+    assert "EXECUTE standing_probes_" in lock_and_standing
+    statements = [statement.split("(")[0].rsplit("_", 1)[0] for statement in writes.split("\n;\n")]
+    assert statements == ["EXECUTE insert_submission", "EXECUTE insert_audit_event", "EXECUTE append_changes", "COMMIT"]

@@ -1,16 +1,19 @@
 """SQL for the audit trail."""
 from psycopg2.extras import Json
 
+from ..db import Prepared
 from ..web import dumps
+
+_INSERT_EVENT = Prepared("insert_audit_event", """
+    INSERT INTO audit_event (action, resource, before, after, actor_key_id, actor_name, request_id)
+    VALUES (%(action)s, %(resource)s, %(before)s, %(after)s, %(actor_key_id)s, %(actor_name)s, %(request_id)s)
+""")
 
 
 def record_event(conn, *, action, resource, before, after, actor_key_id, actor_name, request_id):
     with conn.cursor() as cur:
         cur.execute(
-            """
-            INSERT INTO audit_event (action, resource, before, after, actor_key_id, actor_name, request_id)
-            VALUES (%(action)s, %(resource)s, %(before)s, %(after)s, %(actor_key_id)s, %(actor_name)s, %(request_id)s)
-            """,
+            _INSERT_EVENT,
             {
                 "action": action,
                 "resource": resource,

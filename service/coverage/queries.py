@@ -4,7 +4,7 @@ Each regency's figures as of D are two index probes: its eligible population (pr
 read backwards) and its effective submission (the partial index `submission_effective`, whose
 first row with as_of <= D is the effective submission with the greatest as_of).
 """
-from ..db import Array
+from ..db import Array, Prepared
 
 _POPULATION_AS_OF = """
     SELECT count
@@ -35,32 +35,59 @@ def _lateral(template, **names):
     return "(" + template.format(**names) + ")"
 
 
+_TARGET_AS_OF_DATE = Prepared("target_as_of", _TARGET_AS_OF.format(day="%(as_of)s"))
+
+
 def target_as_of(conn, *, as_of):
     """The national target in force on the date, or None."""
     with conn.cursor() as cur:
-        cur.execute(_TARGET_AS_OF.format(day="%(as_of)s"), {"as_of": as_of})
+        cur.execute(_TARGET_AS_OF_DATE, {"as_of": as_of})
         row = cur.fetchone()
     return None if row is None else row["target_percent"]
+
+
+_REGENCIES_AS_OF = Prepared(
+    "regencies_as_of",
+    f"""
+    SELECT r.code, r.name, r.kind, r.province_code,
+           ep.count AS eligible_population,
+           s.recorded, s.as_of AS last_reported_on
+      FROM regency r
+      LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
+      LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+     WHERE (%(province)s::text IS NULL OR r.province_code = %(province)s)
+       AND (%(regency)s::text IS NULL OR r.code = %(regency)s)
+     ORDER BY r.code
+    """
+)
 
 
 def regencies_as_of(conn, *, as_of, province_code=None, regency_code=None):
     """Every regency (of a province, or one), with its eligible population and effective count as of the date."""
     with conn.cursor() as cur:
         cur.execute(
-            f"""
-            SELECT r.code, r.name, r.kind, r.province_code,
-                   ep.count AS eligible_population,
-                   s.recorded, s.as_of AS last_reported_on
-              FROM regency r
-              LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
-              LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
-             WHERE (%(province)s::text IS NULL OR r.province_code = %(province)s)
-               AND (%(regency)s::text IS NULL OR r.code = %(regency)s)
-             ORDER BY r.code
-            """,
+            _REGENCIES_AS_OF,
             {"as_of": as_of, "province": province_code, "regency": regency_code},
         )
         return cur.fetchall()
+
+
+_PROVINCE_AS_OF = Prepared(
+    "province_as_of",
+    f"""
+    SELECT p.code AS province_code_, p.name AS province_name_,
+           {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
+           r.code, r.name, r.kind, r.province_code,
+           ep.count AS eligible_population,
+           s.recorded, s.as_of AS last_reported_on
+      FROM province p
+      LEFT JOIN regency r ON r.province_code = p.code
+      LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
+      LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+     WHERE p.code = %(province)s
+     ORDER BY r.code
+    """
+)
 
 
 def province_as_of(conn, *, province_code, as_of):
@@ -68,19 +95,7 @@ def province_as_of(conn, *, province_code, as_of):
     statement; None when there is no such province."""
     with conn.cursor() as cur:
         cur.execute(
-            f"""
-            SELECT p.code AS province_code_, p.name AS province_name_,
-                   {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
-                   r.code, r.name, r.kind, r.province_code,
-                   ep.count AS eligible_population,
-                   s.recorded, s.as_of AS last_reported_on
-              FROM province p
-              LEFT JOIN regency r ON r.province_code = p.code
-              LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
-              LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
-             WHERE p.code = %(province)s
-             ORDER BY r.code
-            """,
+            _PROVINCE_AS_OF,
             {"as_of": as_of, "province": province_code},
         )
         rows = cur.fetchall()
@@ -95,17 +110,45 @@ def province_as_of(conn, *, province_code, as_of):
 _REGENCY_COLUMNS = ("code", "name", "kind", "province_code", "eligible_population", "recorded", "last_reported_on")
 
 
+_REPORTED_AS_OF = Prepared(
+    "reported_as_of",
+    f"""
+    SELECT s.recorded, s.as_of AS last_reported_on
+      FROM {_lateral(_SUBMISSION_AS_OF, regency="%(regency)s", day="%(as_of)s")} s
+    """
+)
+
+
 def reported_as_of(conn, *, regency_code, as_of):
     """The regency's effective count carried forward to the date: {recorded, last_reported_on}, or None."""
     with conn.cursor() as cur:
         cur.execute(
-            f"""
-            SELECT s.recorded, s.as_of AS last_reported_on
-              FROM {_lateral(_SUBMISSION_AS_OF, regency="%(regency)s", day="%(as_of)s")} s
-            """,
+            _REPORTED_AS_OF,
             {"regency": regency_code, "as_of": as_of},
         )
         return cur.fetchone()
+
+
+_PROVINCES_AS_OF = Prepared(
+    "provinces_as_of",
+    f"""
+    WITH regency_figures AS (
+        SELECT r.province_code, ep.count AS eligible_population, s.recorded, s.as_of
+          FROM regency r
+          LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
+          LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+    )
+    SELECT p.code, p.name,
+           sum(f.eligible_population)::bigint AS eligible_population,
+           sum(coalesce(f.recorded, 0)) FILTER (WHERE f.eligible_population IS NOT NULL)::bigint AS recorded,
+           count(f.province_code) AS regencies_total,
+           count(f.as_of) AS regencies_reporting
+      FROM province p
+      LEFT JOIN regency_figures f ON f.province_code = p.code
+     GROUP BY p.code, p.name
+     ORDER BY p.code
+    """
+)
 
 
 def provinces_as_of(conn, *, as_of):
@@ -116,23 +159,7 @@ def provinces_as_of(conn, *, as_of):
     """
     with conn.cursor() as cur:
         cur.execute(
-            f"""
-            WITH regency_figures AS (
-                SELECT r.province_code, ep.count AS eligible_population, s.recorded, s.as_of
-                  FROM regency r
-                  LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
-                  LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
-            )
-            SELECT p.code, p.name,
-                   sum(f.eligible_population)::bigint AS eligible_population,
-                   sum(coalesce(f.recorded, 0)) FILTER (WHERE f.eligible_population IS NOT NULL)::bigint AS recorded,
-                   count(f.province_code) AS regencies_total,
-                   count(f.as_of) AS regencies_reporting
-              FROM province p
-              LEFT JOIN regency_figures f ON f.province_code = p.code
-             GROUP BY p.code, p.name
-             ORDER BY p.code
-            """,
+            _PROVINCES_AS_OF,
             {"as_of": as_of},
         )
         return cur.fetchall()

@@ -1,4 +1,5 @@
 """SQL for API keys."""
+from ..db import Prepared
 
 
 def create_key(conn, *, key_id, name, role, scopes, token_hash):
@@ -14,16 +15,16 @@ def create_key(conn, *, key_id, name, role, scopes, token_hash):
         return cur.fetchone()
 
 
+_ACTIVE_KEY = Prepared("active_key", """
+    SELECT id, name, role, scopes, token_hash
+      FROM api_key
+     WHERE id = %(id)s AND revoked_at IS NULL
+""")
+
+
 def get_active_key(conn, *, key_id):
     with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT id, name, role, scopes, token_hash
-              FROM api_key
-             WHERE id = %(id)s AND revoked_at IS NULL
-            """,
-            {"id": key_id},
-        )
+        cur.execute(_ACTIVE_KEY, {"id": key_id})
         return cur.fetchone()
 
 

@@ -7,9 +7,10 @@ import bisect
 from collections import defaultdict
 
 import psycopg2.extensions
+import psycopg2.sql
 from psycopg2.extras import Json
 
-from ..db import Array
+from ..db import Array, Prepared
 from ..web import dumps
 
 # Class id of the advisory locks that serialize writes per regency (any fixed number).
@@ -133,6 +134,37 @@ _STANDING_BY_REGENCY = """
 """
 
 
+# Two statements in one string: the second takes its snapshot after the first was granted the lock.
+_LOCK_AND_STANDING = psycopg2.sql.Composed([
+    Prepared("lock_regency", "SELECT pg_advisory_xact_lock(%(class)s, hashtext(%(code)s))"),
+    psycopg2.sql.SQL(";\n"),
+    Prepared("standing_probes", """
+    SELECT EXISTS (SELECT 1 FROM regency WHERE code = %(code)s) AS known,
+           nextval(pg_get_serial_sequence('submission', 'id')) AS new_id, now() AS received_at,
+           eff.id AS eff_id, eff.as_of AS eff_as_of, eff.recorded AS eff_recorded,
+           prev.as_of AS prev_as_of, prev.recorded AS prev_recorded,
+           (SELECT as_of FROM submission
+             WHERE regency_code = %(code)s AND retracted_at IS NULL
+             ORDER BY as_of DESC, id DESC LIMIT 1) AS latest_as_of,
+           ep.count AS eligible_population, ep.effective_from AS eligible_from
+      FROM (SELECT) AS one
+      LEFT JOIN LATERAL (
+            SELECT as_of, id, recorded FROM submission
+             WHERE regency_code = %(code)s AND as_of <= %(day)s AND retracted_at IS NULL
+             ORDER BY as_of DESC, id DESC LIMIT 1) eff ON true
+      LEFT JOIN LATERAL (
+            SELECT as_of, recorded FROM submission
+             WHERE eff.as_of = %(day)s
+               AND regency_code = %(code)s AND as_of < %(day)s AND retracted_at IS NULL
+             ORDER BY as_of DESC, id DESC LIMIT 1) prev ON true
+      LEFT JOIN LATERAL (
+            SELECT count, effective_from FROM eligible_population
+             WHERE regency_code = %(code)s AND effective_from <= %(day)s
+             ORDER BY effective_from DESC LIMIT 1) ep ON true
+"""),
+])
+
+
 def lock_and_standing(conn, *, item):
     """lock_regencies and standing_of for one item, in one round trip; None when its regency does not exist.
 
@@ -142,34 +174,8 @@ def lock_and_standing(conn, *, item):
     probes (standing_of reads a batch's per regency; a test holds the two to one answer).
     """
     with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT pg_advisory_xact_lock(%(class)s, hashtext(%(code)s));
-            SELECT EXISTS (SELECT 1 FROM regency WHERE code = %(code)s) AS known,
-                   nextval(pg_get_serial_sequence('submission', 'id')) AS new_id, now() AS received_at,
-                   eff.id AS eff_id, eff.as_of AS eff_as_of, eff.recorded AS eff_recorded,
-                   prev.as_of AS prev_as_of, prev.recorded AS prev_recorded,
-                   (SELECT as_of FROM submission
-                     WHERE regency_code = %(code)s AND retracted_at IS NULL
-                     ORDER BY as_of DESC, id DESC LIMIT 1) AS latest_as_of,
-                   ep.count AS eligible_population, ep.effective_from AS eligible_from
-              FROM (SELECT) AS one
-              LEFT JOIN LATERAL (
-                    SELECT as_of, id, recorded FROM submission
-                     WHERE regency_code = %(code)s AND as_of <= %(day)s AND retracted_at IS NULL
-                     ORDER BY as_of DESC, id DESC LIMIT 1) eff ON true
-              LEFT JOIN LATERAL (
-                    SELECT as_of, recorded FROM submission
-                     WHERE eff.as_of = %(day)s
-                       AND regency_code = %(code)s AND as_of < %(day)s AND retracted_at IS NULL
-                     ORDER BY as_of DESC, id DESC LIMIT 1) prev ON true
-              LEFT JOIN LATERAL (
-                    SELECT count, effective_from FROM eligible_population
-                     WHERE regency_code = %(code)s AND effective_from <= %(day)s
-                     ORDER BY effective_from DESC LIMIT 1) ep ON true
-            """,
-            {"class": _REGENCY_LOCK_CLASS, "code": item["regency_code"], "day": item["as_of"]},
-        )
+        cur.execute(_LOCK_AND_STANDING,
+                    {"class": _REGENCY_LOCK_CLASS, "code": item["regency_code"], "day": item["as_of"]})
         row = cur.fetchone()
     if not row["known"]:
         return None
@@ -217,18 +223,32 @@ def insert_submissions(conn, *, items, key_id):
         return {(code, day): submission_id for code, day, submission_id in cur.fetchall()}
 
 
+_INSERT_ONE = Prepared("insert_submission", """
+    INSERT INTO submission (id, regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
+    OVERRIDING SYSTEM VALUE
+    VALUES (%(id)s, %(regency_code)s, %(as_of)s, %(recorded)s, %(reference)s, %(note)s, %(warnings)s,
+            %(submitted_by_key_id)s)
+""")
+
+
 def insert_submission(conn, *, row):
     """Store one submission under the id lock_and_standing took; its received_at is the transaction's now()."""
     with conn.cursor() as cur:
-        cur.execute(
-            """
-            INSERT INTO submission (id, regency_code, as_of, recorded, reference, note, warnings, submitted_by_key_id)
-            OVERRIDING SYSTEM VALUE
-            VALUES (%(id)s, %(regency_code)s, %(as_of)s, %(recorded)s, %(reference)s, %(note)s, %(warnings)s,
-                    %(submitted_by_key_id)s)
-            """,
-            {**row, "warnings": Json(row["warnings"], dumps=dumps)},
-        )
+        cur.execute(_INSERT_ONE, {**row, "warnings": Json(row["warnings"], dumps=dumps)})
+
+
+_APPEND_CHANGES = Prepared("append_changes", """
+    WITH counter AS (
+        INSERT INTO submission_feed_counter AS c (singleton, last_position) VALUES (true, %(n)s)
+        ON CONFLICT (singleton) DO UPDATE SET last_position = c.last_position + %(n)s
+        RETURNING last_position
+    )
+    INSERT INTO submission_change (position, regency_code, as_of, submission_id, kind)
+    SELECT counter.last_position - %(n)s + t.ord, t.regency_code, t.as_of, t.submission_id, %(kind)s
+      FROM counter,
+           unnest(%(codes)s::text[], %(days)s::date[], %(ids)s::bigint[])
+           WITH ORDINALITY AS t(regency_code, as_of, submission_id, ord)
+""")
 
 
 def append_changes(conn, *, kind, changes):
@@ -242,18 +262,7 @@ def append_changes(conn, *, kind, changes):
         return
     with conn.cursor() as cur:
         cur.execute(
-            """
-            WITH counter AS (
-                INSERT INTO submission_feed_counter AS c (singleton, last_position) VALUES (true, %(n)s)
-                ON CONFLICT (singleton) DO UPDATE SET last_position = c.last_position + %(n)s
-                RETURNING last_position
-            )
-            INSERT INTO submission_change (position, regency_code, as_of, submission_id, kind)
-            SELECT counter.last_position - %(n)s + t.ord, t.regency_code, t.as_of, t.submission_id, %(kind)s
-              FROM counter,
-                   unnest(%(codes)s::text[], %(days)s::date[], %(ids)s::bigint[])
-                   WITH ORDINALITY AS t(regency_code, as_of, submission_id, ord)
-            """,
+            _APPEND_CHANGES,
             {
                 "n": len(changes),
                 "kind": kind,
@@ -307,9 +316,12 @@ def effective_recorded(conn, *, regency_code, as_of):
     return None if row is None else row["recorded"]
 
 
+_SUBMISSION_BY_ID = Prepared("submission_by_id", _SUBMISSION + " WHERE s.id = %(id)s")
+
+
 def get_submission(conn, *, submission_id):
     with conn.cursor() as cur:
-        cur.execute(_SUBMISSION + " WHERE s.id = %(id)s", {"id": submission_id})
+        cur.execute(_SUBMISSION_BY_ID, {"id": submission_id})
         return cur.fetchone()
 
 
