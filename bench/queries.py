@@ -120,6 +120,8 @@ def load_daily_counts(conn, *, regency_codes, first_day, last_day, mistyped_one_
             """
         )
         retracted = cur.rowcount
+        # The triggers that keep regency_latest (migration 0005) were off with the foreign keys.
+        cur.execute("SELECT regency_latest_recompute(%(codes)s::text[])", {"codes": list(regency_codes)})
     return {"daily": daily, "corrections": corrections, "retracted": retracted}
 
 

@@ -41,6 +41,15 @@ def test_loader_gives_every_regency_one_monotone_effective_count_a_day(server_ur
                 # the loader skips the per-row foreign key checks; the rows must still satisfy them
                 cur.execute("SELECT count(*) AS n FROM submission WHERE regency_code NOT IN (SELECT code FROM regency)")
                 orphans = cur.fetchone()["n"]
+                cur.execute("SELECT regency_code, as_of, submission_id, recorded FROM regency_latest ORDER BY 1")
+                latest = cur.fetchall()
+                cur.execute(
+                    """
+                    SELECT DISTINCT ON (regency_code) regency_code, as_of, id AS submission_id, recorded
+                      FROM submission WHERE retracted_at IS NULL ORDER BY regency_code, as_of DESC, id DESC
+                    """
+                )
+                latest_in_submissions = cur.fetchall()
                 days = _days(loaded["first_day"], plan.days)
                 series = {code: [effective_recorded(conn, regency_code=code, as_of=day) for day in days]
                           for code in regencies}
@@ -53,6 +62,7 @@ def test_loader_gives_every_regency_one_monotone_effective_count_a_day(server_ur
     assert loaded["submissions"] == len(regencies) * plan.days + len(corrected) + retracted
     assert corrected and retracted, "the smoke plan must exercise corrections and retractions"
     assert orphans == 0
+    assert len(latest) == len(regencies) and latest == latest_in_submissions  # loaded with triggers off
     if loaded["feed_changes"] is not None:  # every creation and every retraction is a change in the feed
         assert loaded["feed_changes"] == loaded["submissions"] + retracted
     for code, counts in series.items():

@@ -2,7 +2,9 @@
 
 Each regency's figures as of D are two index probes: its eligible population (primary key,
 read backwards) and its effective submission (the partial index `submission_effective`, whose
-first row with as_of <= D is the effective submission with the greatest as_of).
+first row with as_of <= D is the effective submission with the greatest as_of). The answers for a
+date on or after a regency's latest report (a dashboard's today) take that submission from
+`regency_latest` instead (migration 0005), and probe only the regencies that reported after D.
 """
 from ..db import Array, Prepared
 
@@ -17,7 +19,7 @@ _POPULATION_AS_OF = """
 _SUBMISSION_AS_OF = """
     SELECT recorded, as_of
       FROM submission
-     WHERE regency_code = {regency} AND as_of <= {day} AND retracted_at IS NULL
+     WHERE {gate} regency_code = {regency} AND as_of <= {day} AND retracted_at IS NULL
      ORDER BY as_of DESC, id DESC
      LIMIT 1
 """
@@ -31,8 +33,26 @@ _TARGET_AS_OF = """
 """
 
 
-def _lateral(template, **names):
-    return "(" + template.format(**names) + ")"
+def _lateral(template, *, gate="", **names):
+    return "(" + template.format(gate=gate, **names) + ")"
+
+
+def _effective(regency, day):
+    """Joins giving `regency`'s effective submission as of `day`, and its (recorded, as_of) columns.
+
+    regency_latest holds the regency's latest effective submission: when it is on or before the
+    day, it is the answer. Otherwise (a date before the latest report) one probe of
+    submission_effective, which its gate (a condition on the outer row alone, run before the
+    probe) skips in the first case.
+    """
+    probe = _lateral(_SUBMISSION_AS_OF, gate=f"l.as_of > {day} AND", regency=regency, day=day)
+    joins = f"LEFT JOIN regency_latest l ON l.regency_code = {regency}\n LEFT JOIN LATERAL {probe} s ON true"
+    recorded = f"CASE WHEN l.as_of <= {day} THEN l.recorded ELSE s.recorded END"
+    as_of = f"CASE WHEN l.as_of <= {day} THEN l.as_of ELSE s.as_of END"
+    return joins, recorded, as_of
+
+
+_EFFECTIVE_JOINS, _EFFECTIVE_RECORDED, _EFFECTIVE_AS_OF = _effective("r.code", "%(as_of)s")
 
 
 _TARGET_AS_OF_DATE = Prepared("target_as_of", _TARGET_AS_OF.format(day="%(as_of)s"))
@@ -51,10 +71,10 @@ _REGENCIES_AS_OF = Prepared(
     f"""
     SELECT r.code, r.name, r.kind, r.province_code,
            ep.count AS eligible_population,
-           s.recorded, s.as_of AS last_reported_on
+           {_EFFECTIVE_RECORDED} AS recorded, {_EFFECTIVE_AS_OF} AS last_reported_on
       FROM regency r
       LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
-      LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+      {_EFFECTIVE_JOINS}
      WHERE (%(province)s::text IS NULL OR r.province_code = %(province)s)
        AND (%(regency)s::text IS NULL OR r.code = %(regency)s)
      ORDER BY r.code
@@ -79,11 +99,11 @@ _PROVINCE_AS_OF = Prepared(
            {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
            r.code, r.name, r.kind, r.province_code,
            ep.count AS eligible_population,
-           s.recorded, s.as_of AS last_reported_on
+           {_EFFECTIVE_RECORDED} AS recorded, {_EFFECTIVE_AS_OF} AS last_reported_on
       FROM province p
       LEFT JOIN regency r ON r.province_code = p.code
       LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
-      LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+      {_EFFECTIVE_JOINS}
      WHERE p.code = %(province)s
      ORDER BY r.code
     """
@@ -133,10 +153,11 @@ _PROVINCES_AS_OF = Prepared(
     "provinces_as_of",
     f"""
     WITH regency_figures AS (
-        SELECT r.province_code, ep.count AS eligible_population, s.recorded, s.as_of
+        SELECT r.province_code, ep.count AS eligible_population,
+               {_EFFECTIVE_RECORDED} AS recorded, {_EFFECTIVE_AS_OF} AS as_of
           FROM regency r
           LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
-          LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(as_of)s")} s ON true
+          {_EFFECTIVE_JOINS}
     )
     SELECT p.code, p.name,
            sum(f.eligible_population)::bigint AS eligible_population,
