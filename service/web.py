@@ -3,6 +3,7 @@ import base64
 import binascii
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import json as stdlib_json
 from http import HTTPStatus
@@ -103,8 +104,21 @@ def refuse_nul(body):
                            errors=[{"pointer": p, "detail": NUL_DETAIL} for p in nul])
 
 
+@functools.cache
+def _schema_of(schema_class):
+    """One instance per schema class, made on first use: a marshmallow Schema is built field by
+    field (0.1-0.3 ms) and keeps no state of its own between loads, so requests share it."""
+    return schema_class()
+
+
+def _schema(schema):
+    return _schema_of(schema) if isinstance(schema, type) else schema
+
+
 def load_body(schema, *, body=None):
-    """Validate the JSON body with a marshmallow schema: 422 with one pointer per problem."""
+    """Validate the JSON body with a marshmallow schema (a class, or an instance): 422 with one
+    pointer per problem."""
+    schema = _schema(schema)
     if body is None:
         body = json_body()
     else:
@@ -118,7 +132,9 @@ def load_body(schema, *, body=None):
 
 
 def load_query(schema):
-    """Validate query parameters: unknown ones are 400, bad values 422 named by parameter."""
+    """Validate query parameters against a schema (a class, or an instance): unknown ones are 400,
+    bad values 422 named by parameter."""
+    schema = _schema(schema)
     args = request.args
     known = set(schema.fields)
     unknown = [name for name in args if name not in known]
@@ -150,7 +166,7 @@ class NoQuery(Schema):
 
 def refuse_query_parameters():
     """400 for any query parameter, on endpoints that take none."""
-    load_query(NoQuery())
+    load_query(NoQuery)
 
 
 def _invalid_query(errors):

@@ -19,7 +19,7 @@ class AuditQuery(Schema):
 @blueprint.get("/v1/audit-events")
 @requires("admin")
 def list_audit_events():
-    query = load_query(AuditQuery())
+    query = load_query(AuditQuery)
     after_id = decode_cursor(query["cursor"], int) if "cursor" in query else 0
     with db.reading() as conn:
         rows = queries.list_events(

@@ -110,7 +110,7 @@ def _sorted_rows(rows, sort):
 @blueprint.get("/v1/coverage")
 @requires("reader")
 def national_coverage():
-    as_of = load_query(CoverageQuery())["as_of"]
+    as_of = load_query(CoverageQuery)["as_of"]
     with db.reading() as conn:
         target = queries.target_as_of(conn, as_of=as_of)
         provinces = queries.provinces_as_of(conn, as_of=as_of)
@@ -129,7 +129,7 @@ def national_coverage():
 @blueprint.get("/v1/provinces/<code>/coverage")
 @requires("reader")
 def province_coverage(code):
-    query = load_query(ProvinceCoverageQuery())
+    query = load_query(ProvinceCoverageQuery)
     as_of = query["as_of"]
     with db.reading() as conn:
         found = queries.province_as_of(conn, province_code=code, as_of=as_of)
@@ -155,7 +155,7 @@ def province_coverage(code):
 @blueprint.get("/v1/regencies/<code>/coverage")
 @requires("reader")
 def regency_coverage(code):
-    as_of = load_query(CoverageQuery())["as_of"]
+    as_of = load_query(CoverageQuery)["as_of"]
     with db.reading() as conn:
         found = queries.regencies_as_of(conn, as_of=as_of, regency_code=code)
         if not found:
@@ -205,7 +205,7 @@ def _history_answer(interval, figures_by_day):
 @blueprint.get("/v1/regencies/<code>/coverage/history")
 @requires("reader")
 def regency_coverage_history(code):
-    query = load_query(HistoryQuery())
+    query = load_query(HistoryQuery)
     dates = _history_dates(query)
     with db.reading() as conn:
         if not regions.regency_exists(conn, code=code):
@@ -217,7 +217,7 @@ def regency_coverage_history(code):
 @blueprint.get("/v1/provinces/<code>/coverage/history")
 @requires("reader")
 def province_coverage_history(code):
-    query = load_query(HistoryQuery())
+    query = load_query(HistoryQuery)
     dates = _history_dates(query)
     with db.reading() as conn:
         _province_or_404(conn, code)

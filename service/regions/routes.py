@@ -58,7 +58,7 @@ def _path_code(code, pattern, example):
 @blueprint.get("/v1/provinces")
 @requires("reader")
 def list_provinces():
-    query = load_query(PageQuery())
+    query = load_query(PageQuery)
     after = decode_cursor(query["cursor"], cursor_matching(PROVINCE_CODE)) if "cursor" in query else None
     with db.reading() as conn:
         rows = queries.list_provinces(conn, after_code=after, limit=query["limit"] + 1)
@@ -82,7 +82,7 @@ def get_province(code):
 def put_province(code):
     refuse_query_parameters()
     _path_code(code, PROVINCE_CODE, "62")
-    data = load_body(ProvincePut())
+    data = load_body(ProvincePut)
     with db.transaction() as conn:
         queries.lock_for_write(conn, resource=f"/v1/provinces/{code}")
         before = queries.get_province(conn, code=code, for_update=True)
@@ -98,7 +98,7 @@ def put_province(code):
 @blueprint.get("/v1/regencies")
 @requires("reader")
 def list_regencies():
-    query = load_query(RegencyQuery())
+    query = load_query(RegencyQuery)
     after = decode_cursor(query["cursor"], cursor_matching(REGENCY_CODE)) if "cursor" in query else None
     with db.reading() as conn:
         rows = queries.list_regencies(
@@ -125,7 +125,7 @@ def get_regency(code):
 def put_regency(code):
     refuse_query_parameters()
     _path_code(code, REGENCY_CODE, "62.09")
-    data = load_body(RegencyPut())
+    data = load_body(RegencyPut)
     if code[:2] != data["province_code"]:
         raise invalid_input(
             {"province_code": [f"Regency {code} belongs to province {code[:2]}: its code's first part."]}
@@ -148,7 +148,7 @@ def put_regency(code):
 @requires("reader")
 def eligible_population_history(code):
     _known_code(code, REGENCY_CODE, "regency")
-    query = load_query(PageQuery())
+    query = load_query(PageQuery)
     after = decode_cursor(query["cursor"], cursor_date) if "cursor" in query else None
     with db.reading() as conn:
         if not queries.regency_exists(conn, code=code):
@@ -166,7 +166,7 @@ def put_eligible_population(code, effective_from):
     refuse_query_parameters()
     _known_code(code, REGENCY_CODE, "regency")
     day = path_date(effective_from, "effective_from")
-    data = load_body(EligiblePopulationPut())
+    data = load_body(EligiblePopulationPut)
     resource = f"/v1/regencies/{code}/eligible-population/{day.isoformat()}"
     with db.transaction() as conn:
         if not queries.regency_exists(conn, code=code):

@@ -53,7 +53,7 @@ def create_submission():
 
 
 def _create_submission(claim):
-    item = load_body(SubmissionIn())
+    item = load_body(SubmissionIn)
     ensure_covers(item["regency_code"])
     # Two round trips after the key check: BEGIN, the lock, the standing and the new id; the writes and COMMIT.
     with db.carried_transaction() as conn, db.together(conn, commit=True) as writes:
@@ -85,7 +85,7 @@ def create_batch():
 
 
 def _create_batch(claim):
-    dry_run = load_query(BatchQuery())["dry_run"]
+    dry_run = load_query(BatchQuery)["dry_run"]
     raw_items, lines = _batch_items()
     key = current_key()
     with db.transaction() as conn:
@@ -252,7 +252,7 @@ def _with_line(error, lines):
 @blueprint.get("/v1/submissions")
 @requires("reader")
 def change_feed():
-    query = load_query(FeedQuery())
+    query = load_query(FeedQuery)
     after = decode_cursor(query["cursor"], _position) if "cursor" in query else 0
     limit = query["limit"]
     with db.reading() as conn:
@@ -310,7 +310,7 @@ def retract_submission(submission_id):
 
 def _retract(claim, submission_id):
     number = _submission_id(submission_id)
-    reason = load_body(RetractionIn())["reason"]
+    reason = load_body(RetractionIn)["reason"]
     key = current_key()
     path = f"/v1/submissions/{number}"
     with db.transaction() as conn:

@@ -28,7 +28,7 @@ blueprint = Blueprint("targets", __name__)
 @blueprint.get("/v1/national-targets")
 @requires("reader")
 def list_national_targets():
-    query = load_query(PageQuery())
+    query = load_query(PageQuery)
     after = decode_cursor(query["cursor"], cursor_date) if "cursor" in query else None
     with db.reading() as conn:
         rows = queries.list_targets(conn, after=after, limit=query["limit"] + 1)
@@ -41,7 +41,7 @@ def list_national_targets():
 def put_national_target(effective_from):
     refuse_query_parameters()
     day = path_date(effective_from, "effective_from")
-    data = load_body(NationalTargetPut())
+    data = load_body(NationalTargetPut)
     resource = f"/v1/national-targets/{day.isoformat()}"
     with db.transaction() as conn:
         regions.lock_for_write(conn, resource=resource)
