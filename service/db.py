@@ -96,7 +96,9 @@ class Prepared(psycopg2.sql.Composable):
     becomes EXECUTE with the values quoted as psycopg2 quotes them. A prepared statement lasts
     as long as its session, whatever becomes of the transaction it was prepared in, and
     PostgreSQL plans it again when a table it reads changes. Placeholders are named only; each
-    one must have one type wherever it is used (PostgreSQL infers it).
+    one must have one type wherever it is used (PostgreSQL infers it). A connection whose server
+    session lost its statements, or holds one whose result type changed, is closed by
+    Pool.transaction (PREPARED_STATEMENTS_LOST), so the next one prepares from scratch.
     """
 
     def __init__(self, name, query):
@@ -119,6 +121,18 @@ class Prepared(psycopg2.sql.Composable):
                 cur.execute(f"PREPARE {self.name} AS {self.text}")
             prepared.add(self.name)  # only once PREPARE has succeeded: it is not undone by a rollback
         return self._execute
+
+
+# What a connection raises when the statements the server holds for it are no longer the ones
+# _PREPARED lists: "prepared statement ... does not exist" (something ran DEALLOCATE ALL or DISCARD
+# ALL on it: a pooler in transaction mode, which the README rules out), "... already exists",
+# or "cached plan must not change result type" (a column's type changed under a running version).
+PREPARED_STATEMENTS_LOST = (psycopg2.errors.InvalidSqlStatementName, psycopg2.errors.DuplicatePreparedStatement,
+                            psycopg2.errors.FeatureNotSupported)
+
+
+def _prepared_statements_lost(exc):
+    return not isinstance(exc, psycopg2.errors.FeatureNotSupported) or "cached plan must not change" in str(exc)
 
 
 _NAMED_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -240,6 +254,13 @@ class Pool:
                     yield conn
         except psycopg2.errors.QueryCanceled:
             raise
+        except PREPARED_STATEMENTS_LOST as exc:  # before CONNECTION_ERRORS: one is an OperationalError
+            if not _prepared_statements_lost(exc):
+                broken = bool(conn.closed)
+                raise
+            broken = True  # closed, not kept: the next connection prepares from scratch
+            raise DatabaseUnavailable("The database connection had to be opened again; this request's "
+                                      "transaction was rolled back. Try again.") from exc
         except CONNECTION_ERRORS as exc:
             broken = True
             raise DatabaseUnavailable("The database connection was lost.") from exc
@@ -330,8 +351,10 @@ def together(conn, *, commit=False):
 
     Yields a stand-in for conn to pass to query functions that write (`with conn.cursor() as
     cur: cur.execute(...)`). PostgreSQL runs the statements of one query string in order, in
-    the open transaction, and stops at the first error, which is raised here. Nothing is sent
-    when the block raises. With commit (in a carried_transaction()), COMMIT follows them.
+    the open transaction, and stops at the first error, which is raised here. None of the
+    statements is sent when the block raises (but a Prepared statement's PREPARE is sent when it
+    is first quoted, inside the block; it changes no data). With commit (in a
+    carried_transaction()), COMMIT follows them.
     """
     deferred = _Deferred(conn)
     yield deferred

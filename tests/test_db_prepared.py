@@ -3,7 +3,10 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from service.db import Prepared
+from service.db import Pool, Prepared
+from service.errors import DatabaseUnavailable
+
+from .conftest import count_rows
 
 
 def prepared_names(conn):
@@ -66,3 +69,87 @@ def test_versions_of_a_statement_take_different_names():
 def test_only_named_placeholders_are_taken(query):
     with pytest.raises(ValueError, match="placeholders only"):
         Prepared("bad", query)
+
+
+def backend_of(pool):
+    with pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid() AS pid")
+        return cur.fetchone()["pid"]
+
+
+@pytest.fixture
+def pool(database_url):
+    made = Pool(database_url, maxconn=1, timeout=5, connect_timeout=5, statement_timeout_ms=5000)
+    yield made
+    made.closeall()
+
+
+def test_a_connection_whose_statements_were_deallocated_is_replaced_and_the_error_says_try_again(pool):
+    statement = Prepared("one_row", "SELECT %(n)s::int AS n")
+    with pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, {"n": 1})
+        cur.execute("DEALLOCATE ALL")  # what a pooler in transaction mode does between clients
+    first = backend_of(pool)
+
+    with pytest.raises(DatabaseUnavailable, match="rolled back. Try again"), pool.transaction() as conn:
+        with conn.cursor() as cur:
+            cur.execute(statement, {"n": 2})
+
+    with pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, {"n": 3})
+        assert cur.fetchone() == {"n": 3}
+    assert backend_of(pool) != first
+
+
+def test_a_plan_whose_result_type_changed_under_it_is_replaced(pool, db):
+    with db, db.cursor() as cur:
+        cur.execute("CREATE TABLE retyped (a integer)")
+        cur.execute("INSERT INTO retyped VALUES (7)")
+    try:
+        statement = Prepared("retyped", "SELECT a FROM retyped WHERE %(n)s::int > 0")
+        with pool.transaction() as conn, conn.cursor() as cur:
+            cur.execute(statement, {"n": 1})
+        with db, db.cursor() as cur:
+            cur.execute("ALTER TABLE retyped ALTER a TYPE text")
+
+        with pytest.raises(DatabaseUnavailable) as raised, pool.transaction() as conn, conn.cursor() as cur:
+            cur.execute(statement, {"n": 1})
+        assert "cached plan must not change result type" in str(raised.value.__cause__)
+
+        with pool.transaction() as conn, conn.cursor() as cur:
+            cur.execute(statement, {"n": 1})
+            assert cur.fetchone() == {"a": "7"}
+    finally:
+        with db, db.cursor() as cur:
+            cur.execute("DROP TABLE retyped")
+
+
+def test_other_errors_keep_the_connection_and_its_statements(pool):
+    statement = Prepared("one_row", "SELECT %(n)s::int AS n")
+    with pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, {"n": 1})
+    first = backend_of(pool)
+
+    with pytest.raises(psycopg2.errors.FeatureNotSupported), pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class FOR UPDATE")  # 0A000 too, not about our plans
+
+    assert backend_of(pool) == first
+    with pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute(statement, {"n": 2})
+        assert cur.fetchone() == {"n": 2}
+
+
+def test_a_request_on_a_connection_that_lost_its_statements_stores_nothing_and_the_next_one_works(app, client, admin,
+                                                                                                 db):
+    pool = app.extensions["ktpel_pools"]["write"]
+    assert client.get("/v1/provinces", headers=admin).status_code == 200  # the key check is prepared
+    with pool.transaction() as conn, conn.cursor() as cur:
+        cur.execute("DEALLOCATE ALL")
+
+    refused = client.put("/v1/provinces/62", json={"name": "Kalimantan Tengah"}, headers=admin)
+
+    assert refused.status_code == 503
+    assert refused.json["type"].endswith("database-unavailable") and "Try again" in refused.json["detail"]
+    assert count_rows(db, "province") == 0
+    assert client.put("/v1/provinces/62", json={"name": "Kalimantan Tengah"}, headers=admin).status_code in (200, 201)
+    assert count_rows(db, "province") == 1
