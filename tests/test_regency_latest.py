@@ -1,5 +1,10 @@
-"""regency_latest (migration 0005) stays what submission says, whatever is written, corrected or retracted."""
+"""regency_latest (migrations 0005, 0006) stays what submission says, whatever is written, corrected or retracted."""
 import datetime as dt
+import threading
+import time
+
+import psycopg2
+import pytest
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -98,3 +103,61 @@ def test_truncating_submissions_empties_it(db):
         cur.execute("TRUNCATE submission CASCADE")
 
     assert latest_in_table(db) == []
+
+
+def backend_waiting(db, pid):
+    with db.cursor() as cur:
+        cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+        row = cur.fetchone()
+    db.rollback()
+    return row is not None and row["wait_event_type"] == "Lock"
+
+
+@pytest.mark.parametrize("operator_edit", [
+    "DELETE FROM submission WHERE id = %(latest)s",
+    "INSERT INTO submission (regency_code, as_of, recorded) VALUES ('62.01', '2016-01-09', 90)",
+    "UPDATE submission SET recorded = 77 WHERE id = %(latest)s",
+])
+def test_an_operator_edit_beside_a_retraction_of_the_same_regency_leaves_the_latest_row(db, database_url,
+                                                                                       operator_edit):
+    """Two transactions change one regency's latest at once: the second waits for the first, then reads what it wrote."""
+    put_province(db, "62")
+    put_regency(db, "62.01")
+    with db, db.cursor() as cur:
+        cur.execute("INSERT INTO submission (regency_code, as_of, recorded) VALUES "
+                    "('62.01', '2016-01-01', 10), ('62.01', '2016-01-02', 20), ('62.01', '2016-01-03', 30) "
+                    "RETURNING id")
+        first, _, latest = [row["id"] for row in cur.fetchall()]
+    operator = psycopg2.connect(database_url)
+    api = psycopg2.connect(database_url)
+    try:
+        with operator.cursor() as cur:  # psql: no advisory lock of its own, the trigger takes it
+            cur.execute(operator_edit, {"latest": latest})
+        with api.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            api_pid = cur.fetchone()[0]
+        failure = []
+
+        def retract_through_the_api():  # as submissions/routes.py does: the regency's lock, then the row
+            try:
+                with api, api.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(622016, hashtext('62.01'))")
+                    cur.execute("UPDATE submission SET retracted_at = now(), retraction_reason = 'test' "
+                                "WHERE id = %s", (first,))
+            except psycopg2.Error as exc:
+                failure.append(exc)
+
+        retraction = threading.Thread(target=retract_through_the_api)
+        retraction.start()
+        deadline = time.monotonic() + 10
+        while not backend_waiting(db, api_pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert backend_waiting(db, api_pid), "the retraction should wait for the operator's transaction"
+        operator.commit()
+        retraction.join(10)
+
+        assert failure == []
+        assert latest_in_table(db) == latest_in_submissions(db)
+    finally:
+        operator.close()
+        api.close()
