@@ -5,7 +5,6 @@ import time
 
 import psycopg2
 import pytest
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,7 +119,7 @@ def backend_waiting(db, pid):
 ])
 def test_an_operator_edit_beside_a_retraction_of_the_same_regency_leaves_the_latest_row(db, database_url,
                                                                                        operator_edit):
-    """Two transactions change one regency's latest at once: the second waits for the first, then reads what it wrote."""
+    """Two transactions change one regency's latest at once: the second waits for the first, reads what it wrote."""
     put_province(db, "62")
     put_regency(db, "62.01")
     with db, db.cursor() as cur:
