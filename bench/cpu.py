@@ -41,15 +41,23 @@ class CpuAccount:
         self._machine = psutil.cpu_times()
         self._started = time.monotonic()
 
-    def shares(self):
-        groups = {**self._groups, **_processes(self._service, self._database)}  # slow: before the clocks
-        m1 = psutil.cpu_times()
-        wall = (time.monotonic() - self._started) * (os.cpu_count() or 1)
+    def used_seconds(self):
+        """CPU seconds the workers and the database's backends have used since the snapshot."""
+        return self._used({**self._groups, **_processes(self._service, self._database)})
+
+    def _used(self, groups):
         after = _cpu_of(groups)
         used = {"workers": 0.0, "database": 0.0}
         for pid, group in groups.items():
             if pid in after:
                 used[group] += after[pid] - self._before.get(pid, 0.0)
+        return used
+
+    def shares(self):
+        groups = {**self._groups, **_processes(self._service, self._database)}  # slow: before the clocks
+        m1 = psutil.cpu_times()
+        wall = (time.monotonic() - self._started) * (os.cpu_count() or 1)
+        used = self._used(groups)
         m0 = self._machine
         busy = sum(getattr(m1, f) - getattr(m0, f) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
         shares = {group: round(seconds / wall, 3) for group, seconds in used.items()}

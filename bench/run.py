@@ -306,13 +306,19 @@ class Bench:
         first = 1 if latest is None else (latest - batch_ingest.rows_for(0, codes, 1)[0][1]).days \
             // -(-items // len(codes)) + 2
         batch_ingest.ingest_batch(client, token, batch_ingest.rows_for(first, codes, items)[:100])  # warm up
-        batch_seconds, copy_seconds = [], []
+        batch_seconds, copy_seconds, batch_cpu, copy_cpu = [], [], [], []
         try:
             for run in range(self.args.runs):
+                # What each batch and each COPY cost the workers and PostgreSQL in CPU: a batch's
+                # time is the two in turn (one request), so its database CPU bounds its rate.
                 rows = batch_ingest.rows_for(first + 1 + 2 * run, codes, items)
+                account = CpuAccount(self.service, self.database_name)
                 batch_seconds.append(batch_ingest.ingest_batch(client, token, rows))
+                batch_cpu.append(account.used_seconds())
                 rows = batch_ingest.rows_for(first + 2 + 2 * run, codes, items)
+                account = CpuAccount(self.service, self.database_name)
                 copy_seconds.append(batch_ingest.ingest_copy(conn, key_id, rows))
+                copy_cpu.append(account.used_seconds())
             if self.args.profile and profiling.available():
                 sampling = profiling.Sampling(self.service.worker_pids(), round(statistics.median(batch_seconds)) + 1)
                 rows = batch_ingest.rows_for(first + 1 + 2 * self.args.runs, codes, items)
@@ -327,6 +333,7 @@ class Bench:
             "scenario": "copy", "request": f"COPY of {items:,} rows into submission (the database's floor)",
             "connections": 1, "rps": copy_rate, "p50_ms": statistics.median(copy_seconds) * 1e3,
             "p99_ms": max(copy_seconds) * 1e3, "rows_per_second": copy_rate,
+            "cpu_ms_per_batch": _median_cpu_ms(copy_cpu),
         }
         batch_rate = items / statistics.median(batch_seconds)
         row = {
@@ -335,13 +342,15 @@ class Bench:
             "p50_ms": statistics.median(batch_seconds) * 1e3, "p99_ms": max(batch_seconds) * 1e3,
             "rows_per_second": batch_rate, "floor": "copy", "ratio": batch_rate / copy_rate,
             "rss_mb": self.service.worker_rss_mb(), "target": ">= 25% of COPY and >= 20,000 rows/s",
+            "cpu_ms_per_batch": _median_cpu_ms(batch_cpu),
         }
         row["met"] = row["ratio"] >= 0.25 and batch_rate >= 20_000
         row["vs"] = f"{row['ratio']:.0%} of COPY"
         self.rows["batch"] = row
-        print(f"  {'copy':18} {copy_rate:10,.0f} rows/s ({statistics.median(copy_seconds):.2f} s a batch)\n"
+        print(f"  {'copy':18} {copy_rate:10,.0f} rows/s ({statistics.median(copy_seconds):.2f} s a batch)  "
+              f"{_cpu_text(self.rows['copy'])}\n"
               f"  {'batch':18} {batch_rate:10,.0f} rows/s ({statistics.median(batch_seconds):.2f} s a batch) "
-              f"= {row['ratio']:.0%} of COPY  rss {max(row['rss_mb'] or [0]):.0f} MB"
+              f"= {row['ratio']:.0%} of COPY  {_cpu_text(row)}  rss {max(row['rss_mb'] or [0]):.0f} MB"
               f"{'  target met' if row['met'] else '  TARGET MISSED (' + row['target'] + ')'}", flush=True)
 
     def mixed(self):
@@ -386,6 +395,16 @@ class HttpClient:
             conn.close()
 
 
+def _median_cpu_ms(used):
+    return {group: statistics.median(u[group] for u in used) * 1e3 for group in ("workers", "database")}
+
+
+def _cpu_text(row):
+    """A batch's or a COPY's CPU: 'CPU ms a batch: workers W + PostgreSQL P'."""
+    cpu = row["cpu_ms_per_batch"]
+    return f"CPU ms a batch: workers {cpu['workers']:.0f} + PostgreSQL {cpu['database']:.0f}"
+
+
 def table(rows):
     lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | CPU ms/req (vs floor) "
              "| worker RSS MB | CPU: workers / db / rest / idle | target |",
@@ -407,6 +426,8 @@ def table(rows):
         cpu = f"{cpu['workers']:.0%} / {cpu['database']:.0%} / {cpu['everything_else']:.0%} / {cpu['idle']:.0%}" \
             if cpu else ""
         cost = f"{row['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in row else ""
+        if "cpu_ms_per_batch" in row:
+            cost = _cpu_text(row)
         if "alone_ratio" in row:
             cost += f" ({row['alone_ratio']:.0%})"
         if "budget_ms" in row:
