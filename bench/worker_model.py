@@ -1,14 +1,18 @@
 """Worker model under slow clients: gunicorn sync against gthread, same machine, same run.
 
-    .venv/bin/python -m bench.worker_model          # embedded PostgreSQL, or DATABASE_URL
+    .venv/bin/python -m bench.worker_model                  # slow bodies; embedded PostgreSQL, or DATABASE_URL
+    .venv/bin/python -m bench.worker_model --slow headers   # slow headers instead
 
 Slow clients send an admin PUT whose body dribbles in one byte every 0.2 s (a regency office
 uploading on a bad link, or an attacker): the view reads the body, so a worker thread waits for
-it. (Headers sent slowly are no test: gunicorn 27 sync parks them without blocking a worker.)
-Meanwhile a fast client times GET /readyz (one database round trip). Printed: the
-median and 90th percentile of the fast requests, how many did not answer within the timeout,
-and the median as a ratio of the baseline (no slow clients) of the same worker model.
+it. With --slow headers they send a request whose headers dribble in the same way: gunicorn 27
+reads a request's headers in the worker thread (gthread) or process (sync) that took the
+connection, so they hold it as a slow body does. Meanwhile a fast client times GET /readyz (one
+database round trip). Printed: the median and 90th percentile of the fast requests, how many did
+not answer within the timeout, and the median as a ratio of the baseline (no slow clients) of
+the same worker model.
 """
+import argparse
 import os
 import socket
 import statistics
@@ -72,14 +76,18 @@ def admin_token(url):
                           text=True).stdout.strip()
 
 
-def slow_client(port, token, stop):
-    """PUT a body one byte every 0.2 s until told to stop."""
+def slow_client(port, token, stop, slow="body"):
+    """PUT a body (or send headers) one byte every 0.2 s until told to stop."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            conn.sendall(f"PUT /v1/national-targets/2016-01-01 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
-                         "\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n".encode())
+            if slow == "headers":
+                conn.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            else:
+                conn.sendall(f"PUT /v1/national-targets/2016-01-01 HTTP/1.1\r\nHost: x\r\n"
+                             f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 100000\r\n\r\n".encode())
             while not stop.is_set():
-                conn.sendall(b" ")
+                conn.sendall(b"a" if slow == "headers" else b" ")
                 stop.wait(0.2)
     except OSError:
         pass  # the server may drop a slow client: that is a fine defence
@@ -97,9 +105,9 @@ def fast_latencies(port):
     return latencies, failures
 
 
-def measure(port, token, slow_clients):
+def measure(port, token, slow_clients, slow="body"):
     stop = threading.Event()
-    threads = [threading.Thread(target=slow_client, args=(port, token, stop), daemon=True)
+    threads = [threading.Thread(target=slow_client, args=(port, token, stop, slow), daemon=True)
                for _ in range(slow_clients)]
     for thread in threads:
         thread.start()
@@ -113,18 +121,22 @@ def measure(port, token, slow_clients):
 
 
 def main():
+    parser = argparse.ArgumentParser(description="Worker models under slow clients.")
+    parser.add_argument("--slow", choices=("body", "headers"), default="body",
+                        help="what the slow clients send one byte at a time (default: a PUT's body)")
+    args = parser.parse_args()
     url, server = database_url()
     migrate(url)
     token = admin_token(url)
     print(f"{WORKERS} workers, {THREADS} threads (gthread); {FAST_REQUESTS} GET /readyz per row, "
-          f"timeout {FAST_TIMEOUT}s")
+          f"timeout {FAST_TIMEOUT}s; slow clients send their {args.slow} a byte every 0.2 s")
     print(f"{'model':8} {'slow':>4} {'median ms':>10} {'p90 ms':>8} {'failed':>6} {'x baseline':>10}")
     for worker_class in ("sync", "gthread"):
         process, port = serve(url, worker_class)
         try:
             baseline = None
             for slow in SLOW_CLIENT_COUNTS:
-                latencies, failures = measure(port, token, slow)
+                latencies, failures = measure(port, token, slow, args.slow)
                 median = statistics.median(latencies) * 1000 if latencies else float("nan")
                 p90 = statistics.quantiles(latencies, n=10)[-1] * 1000 if len(latencies) >= 2 else float("nan")
                 baseline = median if baseline is None else baseline
