@@ -76,18 +76,18 @@ def admin_token(url):
                           text=True).stdout.strip()
 
 
-def slow_client(port, token, stop, slow="body"):
+def slow_client(port, token, stop, part):
     """PUT a body (or send headers) one byte every 0.2 s until told to stop."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            if slow == "headers":
+            if part == "headers":
                 conn.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             else:
                 conn.sendall(f"PUT /v1/national-targets/2016-01-01 HTTP/1.1\r\nHost: x\r\n"
                              f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
                              "Content-Length: 100000\r\n\r\n".encode())
             while not stop.is_set():
-                conn.sendall(b"a" if slow == "headers" else b" ")
+                conn.sendall(b"a" if part == "headers" else b" ")
                 stop.wait(0.2)
     except OSError:
         pass  # the server may drop a slow client: that is a fine defence
@@ -105,9 +105,9 @@ def fast_latencies(port):
     return latencies, failures
 
 
-def measure(port, token, slow_clients, slow="body"):
+def measure(port, token, slow_clients, part):
     stop = threading.Event()
-    threads = [threading.Thread(target=slow_client, args=(port, token, stop, slow), daemon=True)
+    threads = [threading.Thread(target=slow_client, args=(port, token, stop, part), daemon=True)
                for _ in range(slow_clients)]
     for thread in threads:
         thread.start()

@@ -51,7 +51,7 @@ def freeze_what_the_worker_keeps(worker):
 
     The modules, the app, its routes and schemas live as long as the worker, about 40,000
     objects, and every full collection walked them all while the worker's threads waited for the
-    GIL: 11 ms in one idle process, 25-85 ms on a loaded 2-core machine, where they made the
+    GIL: 11 ms in one idle process, 25-85 ms on a loaded 2-core machine, where they added to the
     nation answer's p99 (bench/RESULTS.md). gc.freeze() moves them to a generation the
     collector never scans; what requests allocate is collected as before.
     """

@@ -1,4 +1,5 @@
 """Limits: the statement timeout, the body size (before the body is read), page sizes, gunicorn settings."""
+import gc
 import socket
 import time
 
@@ -112,6 +113,16 @@ def test_gunicorn_defaults_recycle_workers_with_jitter_and_trust_only_loopback()
     assert options["max_requests"] > 0 and 0 < options["max_requests_jitter"] < options["max_requests"]
     assert options["forwarded_allow_ips"] == "127.0.0.1,::1"
     assert options["worker_class"] == "gthread"
+
+
+def test_a_worker_freezes_what_it_holds_once_its_app_is_built():
+    freeze = gunicorn_options(Settings())["post_worker_init"]
+    gc.unfreeze()
+    try:
+        freeze(None)
+        assert gc.get_freeze_count() > 10_000  # the modules, the app, its routes and schemas
+    finally:
+        gc.unfreeze()
 
 
 def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(make_app, admin):
