@@ -162,9 +162,13 @@ def load(url, plan, log=print):
 
 
 def describe(url):
-    """The dataset an earlier run loaded (kept with --keep-database), to measure it again without loading."""
+    """The dataset an earlier run loaded (kept with --keep-database), to measure it again without loading.
+
+    Migrated first: the code measured may have migrations the run that loaded it did not.
+    """
     conn = connect(url)
     try:
+        migrate.migrate(conn, log=lambda line: None)
         with conn:
             span = queries.loaded_span(conn)
     finally:

@@ -1,9 +1,9 @@
 """The database's floor for an answer: the SQL the service sends for it, replayed by pgbench alone.
 
 The statements are those the app itself sends, recorded by a cursor (as bench/explain.py records
-plans; no SQL is copied here): for each province, the key check and the province answer's
-statement; for each regency system, the three query strings of a POST (the key check; BEGIN, the
-regency lock and the standing; the writes and COMMIT). pgbench replays them, as many clients as
+plans; no SQL is copied here): for each province, the province answer's statement, which carries
+the key check; for each regency system, the two query strings of a POST (the key check, BEGIN,
+the regency lock and the standing; the writes and COMMIT). pgbench replays them, as many clients as
 the HTTP scenario has connections, in the simple query protocol psycopg2 speaks, each POST with a
 new count and the id the sequence gives it; each pgbench client prepares the statements the
 service prepares (db.Prepared) once, as each of the service's connections does. What pgbench
@@ -80,20 +80,31 @@ def _compound(sql):
     return sql.strip().rstrip(";").replace(";\n", "\\;\n") + ";\n"
 
 
-def province_scripts(url, reader_token, provinces):
+def province_statements(url, reader_token, provinces):
+    """{province: the query strings its answer sends}: one, the answer's statement carrying the key check."""
     headers = {"Authorization": f"Bearer {reader_token}"}
     calls = [lambda client, p=p: client.get(f"/v1/provinces/{p}/coverage", headers=headers) for p in provinces]
-    scripts = []
-    for sent, answer in _recorded(url, calls):
-        assert answer.status_code == 200 and len(sent) == 2, (answer.status_code, [s[:80] for s in sent])
-        scripts.append("".join(_compound(statement) for statement in sent))
-    return [_prepared_once() + script for script in scripts]
+    out = {}
+    for province, (sent, answer) in zip(provinces, _recorded(url, calls), strict=True):
+        assert answer.status_code == 200 and len(sent) == 1, (answer.status_code, [s[:80] for s in sent])
+        out[province] = sent
+    return out
+
+
+def province_scripts(url, reader_token, provinces):
+    statements = province_statements(url, reader_token, provinces)
+    return [_prepared_once() + "".join(_compound(statement) for statement in sent) for sent in statements.values()]
 
 
 _COUNT = 987_654_321  # recorded by the capturing POSTs; pgbench sends a random count in its place
 
 
-def submission_scripts(url, submitters, as_of):
+def submission_statements(url, submitters, as_of):
+    """{regency: (key check + BEGIN + lock + standing, the writes + COMMIT)} of a POST creating a submission.
+
+    The writes hold `:count` where the recorded count was and `:new_id` where the id the standing
+    statement gave (its column new_id) was: each replay sends a new count and the id it was given.
+    """
     # Each regency's warm-up POST, then the recorded one: a new count each, so both create.
     counts = {code: itertools.count(_COUNT - 1) for code, _ in submitters}
 
@@ -105,19 +116,25 @@ def submission_scripts(url, submitters, as_of):
     for code, token in submitters:
         headers = {"Authorization": f"Bearer {token}"}
         calls.append(lambda client, code=code, headers=headers: post(client, code, headers))
-    scripts = []
-    for sent, answer in _recorded(url, calls):
-        assert answer.status_code == 201 and len(sent) == 3, (answer.status_code, len(sent))
-        key_check, lock_and_standing, writes = sent
+    out = {}
+    for (code, _), (sent, answer) in zip(submitters, _recorded(url, calls), strict=True):
+        assert answer.status_code == 201 and len(sent) == 2, (answer.status_code, len(sent))
+        standing, writes = sent
         new_id = answer.get_json()["id"]
-        # The writes use the id the standing statement took: pgbench keeps its columns (\gset), so
-        # the statement runs unchanged (wrapped in a SELECT, the planner would drop the unused probes).
         insert, rest = writes.split("\n;\n", 1)
         insert = re.sub(rf"\b{_COUNT}\b", ":count", insert)
-        writes = re.sub(rf"\b{new_id}\b", ":new_id", insert + "\n;\n" + rest)
-        first = _compound(lock_and_standing).rstrip().rstrip(";")
-        scripts.append(f"\\set count random(100000, 999999)\n{_compound(key_check)}{first}\n\\gset\n"
-                       f"{_compound(writes)}")
+        out[code] = (standing, re.sub(rf"\b{new_id}\b", ":new_id", insert + "\n;\n" + rest))
+    return out
+
+
+def submission_scripts(url, submitters, as_of):
+    scripts = []
+    for standing, writes in submission_statements(url, submitters, as_of).values():
+        # The writes use the id the standing statement took: pgbench keeps its columns (\gset: the
+        # last statement's), so the statement runs unchanged (wrapped in a SELECT, the planner would
+        # drop the unused probes).
+        first = _compound(standing).rstrip().rstrip(";")
+        scripts.append(f"\\set count random(100000, 999999)\n{first}\n\\gset\n{_compound(writes)}")
     return [_prepared_once() + script for script in scripts]
 
 

@@ -5,7 +5,7 @@ import time
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import security, wire_errors
+from . import auth, security, wire_errors
 from .config import Settings
 from .db import make_pool, release_request_connection
 from .errors import NotFound, register_error_handlers
@@ -60,6 +60,8 @@ def create_app(settings=None):
     metrics.init_app(app)
     logs.init_app(app, settings)
     limits.init_app(app)
+    # Last, so it runs first: the log line and the metrics see a 401 it gives.
+    app.after_request(auth.settle_key_check)
     if settings.proxy_fix_hops:
         hops = settings.proxy_fix_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)

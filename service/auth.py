@@ -9,7 +9,7 @@ from functools import wraps
 from flask import current_app, g, request
 
 from . import db
-from .errors import Forbidden, Unauthorized
+from .errors import ApiError, Forbidden, Unauthorized
 from .keys import queries
 
 ROLES = ("reader", "submitter", "admin")
@@ -58,10 +58,58 @@ def authenticate(conn, token):
     if not match:
         return None
     key_id, secret = match.groups()
+    token_hash = hash_secret(secret)
     row = queries.get_active_key(conn, key_id=key_id)
-    if row is None or not hmac.compare_digest(row["token_hash"], hash_secret(secret)):
+    if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
         return None
-    return ApiKey(id=row["id"], name=row["name"], role=row["role"], scopes=tuple(row["scopes"]))
+    key = ApiKey(id=row["id"], name=row["name"], role=row["role"], scopes=tuple(row["scopes"]))
+    _remember(key, token_hash)
+    return key
+
+
+# What this process has read of each key that it never changes: its token hash, name, role and
+# scopes (keys are created and revoked, never edited; `keys revoke` and a new key change a role or
+# a scope). Whether the key is still good is checked on the primary in every request all the same,
+# in the request's first statement (_carry_key_check), and a key that fails that check is
+# forgotten. Bounded: a process that has seen more keys than this starts over.
+_KNOWN_KEYS = {}
+_KNOWN_KEYS_MAX = 10_000
+
+
+def _remember(key, token_hash):
+    if len(_KNOWN_KEYS) >= _KNOWN_KEYS_MAX:
+        _KNOWN_KEYS.clear()
+    _KNOWN_KEYS[key.id] = (key, token_hash)
+
+
+def _known_key(token):
+    """The key a token names, from what this process knows of it: None when it has not read it yet;
+    raises 401 when the token's secret is not the key's."""
+    match = _TOKEN.match(token)
+    if not match:
+        return None
+    key_id, secret = match.groups()
+    known = _KNOWN_KEYS.get(key_id)
+    if known is None:
+        return None
+    key, token_hash = known
+    if not hmac.compare_digest(token_hash, hash_secret(secret)):
+        raise Unauthorized("The API key is unknown or revoked.")
+    return key, token_hash
+
+
+def _carry_key_check(key, token_hash):
+    """The request's first statement on the primary checks that the key is still as this process knows it."""
+
+    def refusal():
+        _KNOWN_KEYS.pop(key.id, None)
+        return Unauthorized("The API key is unknown or revoked.")
+
+    db.carry_check(db.CarriedCheck(
+        queries.KEY_STILL_GOOD,
+        {"id": key.id, "token_hash": token_hash, "role": key.role, "scopes": db.Array(list(key.scopes))},
+        sqlstate=queries.KEY_REFUSED, refusal=refusal,
+    ))
 
 
 def requires(role):
@@ -98,17 +146,33 @@ def _admit(role):
             g.api_key = None
             return
         raise Unauthorized("Send an API key as 'Authorization: Bearer <token>'.")
-    # On the primary: a revoked key must stop working at once, whatever a replica lags. The
-    # request keeps that connection for its own transactions when they go to the primary too
-    # (always without a replica; a GET with one reads from the replica's pool).
+    # On the primary: a revoked key must stop working at once, whatever a replica lags. When the
+    # request's own statements go to the primary (always without a replica; a GET with one reads
+    # from the replica's pool), a key this process has read before is checked in the same query
+    # string as the first of them; otherwise on its own, and the request keeps that connection for
+    # its transactions on the primary.
     pools = current_app.extensions["ktpel_pools"]
-    keep = pools["read"] is pools["write"] or request.method not in ("GET", "HEAD")
-    key = db.run_on_primary(lambda conn: authenticate(conn, token), keep_for_request=keep)
+    on_primary = pools["read"] is pools["write"] or request.method not in ("GET", "HEAD")
+    known = _known_key(token) if on_primary else None
+    if known is not None:
+        key, token_hash = known
+        _carry_key_check(key, token_hash)
+    else:
+        key = db.run_on_primary(lambda conn: authenticate(conn, token), keep_for_request=on_primary)
     if key is None:
         raise Unauthorized("The API key is unknown or revoked.")
     g.api_key = key
     if not key.may(role):
         raise Forbidden(f"This needs the {role} role; the key has the {key.role} role.")
+
+
+def settle_key_check(response):
+    """after_request: a request that sent no statement to the primary checks its key before it answers."""
+    try:
+        db.settle_check()
+    except ApiError as exc:
+        return current_app.make_response(current_app.handle_user_exception(exc))
+    return response
 
 
 def current_key():

@@ -19,7 +19,58 @@ from .errors import DatabaseUnavailable
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
-class DictRowCursor(psycopg2.extensions.cursor):
+class ServiceConnection(psycopg2.extensions.connection):
+    """A pooled connection; carried_check is the request's check its next statement carries (carry_check()).
+
+    Its cursors are CheckCarryingCursors: a statement that went out on another kind of cursor
+    would run before the check it should have carried.
+    """
+
+    carried_check = None
+
+    def cursor(self, *args, **kwargs):
+        factory = kwargs.get("cursor_factory")
+        if factory is not None and not issubclass(factory, CheckCarryingCursor):
+            raise TypeError(f"{factory.__name__} does not carry the request's check: use TupleCursor or DictRowCursor")
+        return super().cursor(*args, **kwargs)
+
+
+@contextmanager
+def _check_not_carried(conn):
+    """Statements run in this block carry no check (a PREPARE: the check goes with the EXECUTE after it)."""
+    check = getattr(conn, "carried_check", None)
+    if check is None:
+        yield
+        return
+    conn.carried_check = None
+    try:
+        yield
+    finally:
+        conn.carried_check = check
+
+
+class CheckCarryingCursor(psycopg2.extensions.cursor):
+    """A cursor whose first statement on the request's primary connection carries its check (carry_check())."""
+
+    def execute(self, query, vars=None):
+        check = getattr(self.connection, "carried_check", None)
+        if check is None or check.settled:
+            return super().execute(query, vars)
+        statement = self.mogrify(query, vars)  # a Prepared statement's PREPARE goes first, alone
+        try:
+            result = super().execute(self.mogrify(check.query, check.params) + b";\n" + statement)
+        except psycopg2.Error as exc:
+            check.failed(exc)  # raises the refusal when it was the check that failed
+            raise
+        check.confirmed = True
+        return result
+
+
+class TupleCursor(CheckCarryingCursor):
+    """Rows as tuples, for many rows (no dict for each)."""
+
+
+class DictRowCursor(CheckCarryingCursor):
     """Rows as plain dicts keyed by column name.
 
     psycopg2's RealDictCursor fills each row in Python, a column at a time (a tenth of the
@@ -117,7 +168,7 @@ class Prepared(psycopg2.sql.Composable):
         with _PREPARED_LOCK:
             prepared = _PREPARED.setdefault(conn, set())
         if self.name not in prepared:
-            with conn.cursor() as cur:
+            with conn.cursor() as cur, _check_not_carried(conn):  # the check goes with the statement itself
                 cur.execute(f"PREPARE {self.name} AS {self.text}")
             prepared.add(self.name)  # only once PREPARE has succeeded: it is not undone by a rollback
         return self._execute
@@ -159,6 +210,7 @@ class Pool:
             # as a Gather Merge) with no idle core to run them on under load.
             "options": f"-c statement_timeout={int(statement_timeout_ms)} -c TimeZone=UTC"
                        " -c max_parallel_workers_per_gather=0",
+            "connection_factory": ServiceConnection,
             "cursor_factory": DictRowCursor,
             "keepalives": 1,
             "keepalives_idle": 30,
@@ -207,6 +259,8 @@ class Pool:
             _close_quietly(conn)
 
     def putconn(self, conn, *, broken=False):
+        if isinstance(conn, ServiceConnection):
+            conn.carried_check = None  # a check belongs to one request
         try:
             if broken or not _ready_for_reuse(conn):
                 _close_quietly(conn)
@@ -523,12 +577,67 @@ def reading():
 def _connection(pool, *, autocommit):
     held = g.get(_HELD)
     if held is None or held.pool is not pool or held.busy or held.broken:
-        with pool.transaction(autocommit=autocommit) as conn:
+        with pool.transaction(autocommit=autocommit) as conn, _carrying(pool, conn):
             yield conn
         return
     held.busy = True
     try:
-        with pool.transaction(held, autocommit=autocommit) as conn:
+        with pool.transaction(held, autocommit=autocommit) as conn, _carrying(pool, conn):
             yield conn
     finally:
         held.busy = False
+
+
+class CarriedCheck:
+    """A check of the request's (auth.py: its key is still good) that its first statement on the primary carries.
+
+    Sent in the same query string as that statement, before it (CheckCarryingCursor.execute): when the
+    check raises, with `sqlstate`, the statement does not run, and `refusal()` is raised in its
+    place. A request that ends without a statement on the primary runs it alone (settle_check()).
+    """
+
+    def __init__(self, query, params, *, sqlstate, refusal):
+        self.query, self.params = query, params
+        self.sqlstate, self.refusal = sqlstate, refusal
+        self.confirmed = self.refused = False
+
+    @property
+    def settled(self):
+        return self.confirmed or self.refused
+
+    def failed(self, exc):
+        """A query string carrying the check failed: raise the refusal if the check is what failed."""
+        if getattr(exc, "pgcode", None) == self.sqlstate:
+            self.refused = True
+            raise self.refusal() from exc
+
+
+_CHECK = "ktpel_carried_check"
+
+
+def carry_check(check):
+    """Have the request's first statement on the primary carry the check (and settle_check() run it otherwise)."""
+    g.setdefault(_CHECK, check)
+
+
+def settle_check():
+    """Run the request's check alone on the primary unless a statement carried it; its refusal if it fails."""
+    check = g.get(_CHECK)
+    if check is None or check.settled:
+        return
+    with _connection(current_app.extensions["ktpel_pools"]["write"], autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT true")  # carries the check, which settles it either way
+
+
+@contextmanager
+def _carrying(pool, conn):
+    """The request's unsettled check rides on this connection's next statement, when it is the primary's."""
+    check = g.get(_CHECK)
+    if check is None or check.settled or pool is not current_app.extensions["ktpel_pools"]["write"]:
+        yield
+        return
+    conn.carried_check = check
+    try:
+        yield
+    finally:
+        conn.carried_check = None

@@ -140,13 +140,14 @@ def test_other_errors_keep_the_connection_and_its_statements(pool):
 
 
 def test_a_request_on_a_connection_that_lost_its_statements_stores_nothing_and_the_next_one_works(app, client, admin,
-                                                                                                 db):
+                                                                                                 make_key, db):
     pool = app.extensions["ktpel_pools"]["write"]
     assert client.get("/v1/provinces", headers=admin).status_code == 200  # the key check is prepared
     with pool.transaction() as conn, conn.cursor() as cur:
         cur.execute("DEALLOCATE ALL")
+    other = make_key("admin")  # not read by this process yet: its check is the prepared statement, on its own
 
-    refused = client.put("/v1/provinces/62", json={"name": "Kalimantan Tengah"}, headers=admin)
+    refused = client.put("/v1/provinces/62", json={"name": "Kalimantan Tengah"}, headers=other)
 
     assert refused.status_code == 503
     assert refused.json["type"].endswith("database-unavailable") and "Try again" in refused.json["detail"]

@@ -47,14 +47,16 @@ def test_a_read_answer_sends_no_begin_or_commit(counted_client, wire, reader, pa
     assert sent and transaction_control(sent) == []
 
 
-def test_the_province_answer_is_the_key_check_and_one_statement(counted_client, wire, reader):
+def test_the_province_answer_is_one_round_trip_that_carries_the_key_check(counted_client, wire, reader):
     counted_client.get("/v1/provinces/62/coverage", headers=reader)
-    wire.take()
+    first = wire.take()
+    assert first[1].startswith("EXECUTE active_key_")  # a key this process has not read: checked on its own
 
     assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
 
-    key_check, province = wire.take()
-    assert key_check.startswith("EXECUTE active_key_") and province.startswith("EXECUTE province_as_of_")
+    (sent,) = wire.take()
+    key_check, province = sent.split(";\n")
+    assert key_check.startswith("SELECT api_key_still_good(") and province.startswith("EXECUTE province_as_of_")
 
 
 def test_a_statement_is_prepared_once_per_connection(counted_client, wire, reader):
@@ -65,11 +67,11 @@ def test_a_statement_is_prepared_once_per_connection(counted_client, wire, reade
 
     prepared = [q.split()[1] for q in first if q.startswith("PREPARE ")]
     assert [name.rsplit("_", 1)[0] for name in prepared] == ["active_key", "province_as_of"]
-    assert len(second) == 2 and not any(q.startswith("PREPARE") for q in second)
-    assert [q.split("(")[0] for q in second] == [f"EXECUTE {name}" for name in prepared]
+    assert len(second) == 1 and not any(q.startswith("PREPARE") for q in second)
+    assert [q.split("(")[0] for q in second[0].split(";\n")] == ["SELECT api_key_still_good", f"EXECUTE {prepared[1]}"]
 
 
-def test_a_new_submission_is_the_key_check_and_two_round_trips(counted_client, wire, make_key):
+def test_a_new_submission_is_two_round_trips_and_the_first_carries_the_key_check(counted_client, wire, make_key):
     office = make_key("submitter", LAMANDAU)
     body = {"regency_code": LAMANDAU, "as_of": today().isoformat(), "recorded": 60_000}
     counted_client.post("/v1/submissions", json=body, headers=office)  # prepares the statements
@@ -78,9 +80,23 @@ def test_a_new_submission_is_the_key_check_and_two_round_trips(counted_client, w
     answer = counted_client.post("/v1/submissions", json={**body, "recorded": 60_001}, headers=office)
 
     assert answer.status_code == 201
-    key_check, lock_and_standing, writes = wire.take()
-    assert key_check.startswith("EXECUTE active_key_")
+    key_check_lock_and_standing, writes = wire.take()
+    key_check, lock_and_standing = key_check_lock_and_standing.split(";\n", 1)
+    assert key_check.startswith("SELECT api_key_still_good(")
     assert lock_and_standing.startswith("BEGIN;\nEXECUTE lock_regency_")
     assert "EXECUTE standing_probes_" in lock_and_standing
     statements = [statement.split("(")[0].rsplit("_", 1)[0] for statement in writes.split("\n;\n")]
     assert statements == ["EXECUTE insert_submission", "EXECUTE insert_audit_event", "EXECUTE append_changes", "COMMIT"]
+
+
+def test_a_prepare_goes_alone_and_the_statement_after_it_carries_the_key_check(make_app, counted_client, wire,
+                                                                               reader):
+    assert make_app().test_client().get("/v1/provinces/62/coverage", headers=reader).status_code == 200
+    wire.take()  # the process has read the key; counted_client's connections have prepared nothing yet
+
+    assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
+
+    prepare, carried = wire.take()
+    assert prepare.startswith("PREPARE province_as_of_")
+    assert [q.split("(")[0] for q in carried.split(";\n")] == [
+        "SELECT api_key_still_good", "EXECUTE " + prepare.split()[1]]

@@ -22,6 +22,12 @@ _ACTIVE_KEY = Prepared("active_key", """
 """)
 
 
+# Carried with a request's first statement (db.CarriedCheck): raises KEY_REFUSED unless the key is
+# still active and as the process holds it (migration 0007).
+KEY_STILL_GOOD = "SELECT api_key_still_good(%(id)s, %(token_hash)s, %(role)s, %(scopes)s::text[])"
+KEY_REFUSED = "KT401"
+
+
 def get_active_key(conn, *, key_id):
     with conn.cursor() as cur:
         cur.execute(_ACTIVE_KEY, {"id": key_id})

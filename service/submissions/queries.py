@@ -6,11 +6,10 @@ write submissions, record the audit event, and append to the feed (append_change
 import bisect
 from collections import defaultdict
 
-import psycopg2.extensions
 import psycopg2.sql
 from psycopg2.extras import Json
 
-from ..db import Array, Prepared
+from ..db import Array, Prepared, TupleCursor
 from ..web import dumps
 
 # Class id of the advisory locks that serialize writes per regency (any fixed number).
@@ -72,7 +71,7 @@ def standing_of(conn, *, items):
     for item in items:
         first, last = spans.get(item["regency_code"], (item["as_of"], item["as_of"]))
         spans[item["regency_code"]] = (min(first, item["as_of"]), max(last, item["as_of"]))
-    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:  # plain tuples
+    with conn.cursor(cursor_factory=TupleCursor) as cur:  # plain tuples
         cur.execute(_STANDING_BY_REGENCY, {
             "codes": Array(list(spans)), "firsts": Array([span[0] for span in spans.values()]),
             "lasts": Array([span[1] for span in spans.values()]),
@@ -207,7 +206,7 @@ def insert_submissions(conn, *, items, key_id):
     """Store many submissions in one statement; returns {(regency_code, as_of): id}."""
     if not items:
         return {}
-    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:  # plain tuples for 10,000 ids
+    with conn.cursor(cursor_factory=TupleCursor) as cur:  # plain tuples for 10,000 ids
         cur.execute(
             _INSERT + " RETURNING regency_code, as_of, id",
             {
