@@ -15,18 +15,19 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
 import psycopg2.extensions
 
-from . import dataset, explain, load, profiling, queries, sql_floor
+from . import dataset, explain, load, profiling, queries, sql_floor, stack_floor
 from .cpu import CpuAccount
 from .served import Service
 
 FULL_SCENARIOS = ("healthz", "registry", "province", "province-public", "nation", "regency", "regency-history",
                   "province-history", "feed",
-                  "submission", "batch", "mixed")
+                  "submission", "stack", "batch", "mixed")
 SMOKE_SCENARIOS = ("healthz", "registry", "province")
 SUBMITTING_SYSTEMS = 64  # regency systems with a key of their own scoped to their regency
 
@@ -193,6 +194,8 @@ class Bench:
                 self.database_floor("submission-sql", "a POST", lambda: sql_floor.submission_scripts(
                     self.url, [(code, token) for code, token, _ in self.submitters], self.loaded["last_day"]),
                     share=0.3)
+        if "stack" in scenarios and not self.args.smoke:
+            self.stack_floor()
         if "batch" in scenarios:
             self.batch()
         if "mixed" in scenarios:
@@ -223,6 +226,36 @@ class Bench:
               f"  PostgreSQL {row['cpu_ms_per_request']:.2f} CPU ms/tx; at {share:.0%} of healthz an answer may"
               f" cost {row['budget_ms']:.2f} CPU ms in all (healthz {healthz['cpu_ms_per_request']:.2f})",
               flush=True)
+
+    def stack_floor(self):
+        """The province answer and a POST from a bare Flask app sending the service's own SQL (bench/stack_floor.py).
+
+        Measured beside the service's healthz: the most any code of ours could reach for these answers.
+        """
+        if "healthz" not in self.rows:
+            raise SystemExit("the stack scenario is measured against healthz: add healthz to --only")
+        provinces = sql_floor.province_statements(self.url, self.reader, self.provinces)
+        prepares = dict(sql_floor.RecordingCursor.prepared)  # each recording starts its own list
+        submitters = [(code, token) for code, token, _ in self.submitters]
+        submissions = sql_floor.submission_statements(self.url, submitters, self.loaded["last_day"])
+        prepares.update(sql_floor.RecordingCursor.prepared)
+        with tempfile.NamedTemporaryFile("w", prefix="ktpel-bench-stack-", suffix=".json") as spec:
+            stack_floor.write_spec(spec.name, url=self.url, prepares=prepares.values(),
+                                   provinces=provinces, submissions=submissions)
+            with Service(self.url, module="bench.stack_floor", arguments=(),
+                         extra_env={stack_floor.SPEC_ENV: spec.name}) as bare:
+                measured, self.service = self.service, bare
+                try:
+                    self.measure("stack-healthz", "the bare app's GET /healthz (no log line, no metrics)",
+                                 [(load.Workload("stack-healthz", ["/healthz"]), self.args.connections)],
+                                 floor="healthz")
+                    self.measure("province-stack", "the province answers' SQL from the bare app, rows as JSON",
+                                 [(self.get("province-stack", [f"/v1/provinces/{p}/coverage" for p in self.provinces]),
+                                   self.args.connections)], floor="healthz")
+                    self.measure("submission-stack", "a POST's SQL from the bare app, 64 regency systems",
+                                 [(self.submissions_workload(), self.args.connections)], floor="healthz")
+                finally:
+                    self.service = measured
 
     def province_without_auth(self, paths):
         """The province answer from a second service with PUBLIC_READ=true: what the key check costs."""

@@ -1,4 +1,7 @@
-"""The service as deployed: `ktpel-coverage serve` (gunicorn, gthread) on a free loopback port."""
+"""The service as deployed: `ktpel-coverage serve` (gunicorn, gthread) on a free loopback port.
+
+(Or another module that serves HTTP on $PORT with gunicorn: bench/stack_floor.py.)
+"""
 import http.client
 import json
 import os
@@ -23,7 +26,8 @@ def free_port():
 class Service:
     """One gunicorn master and its workers; stopped (by its own pid) when the block ends."""
 
-    def __init__(self, database_url, *, workers=Settings.web_concurrency, threads=None, extra_env=None):
+    def __init__(self, database_url, *, workers=Settings.web_concurrency, threads=None, extra_env=None,
+                 module="service.cli", arguments=("serve",)):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(self.port),
@@ -32,7 +36,7 @@ class Service:
             env["THREADS"] = str(threads)
         self.log_path = Path(tempfile.mkstemp(prefix="ktpel-bench-gunicorn-", suffix=".log")[1])
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", module, *arguments], env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_up(workers)
 
