@@ -291,6 +291,15 @@ def test_nation_adds_provinces_and_lists_one_without_regencies(kalteng, client, 
     assert answer["target_percent"] == 95
 
 
+def test_nation_without_any_province_still_answers_the_target(db, client, reader):
+    put_target(db, D(2016, 1, 1), Decimal("95"))
+
+    answer = client.get("/v1/coverage?as_of=2016-06-30", headers=reader).get_json()
+
+    assert answer["target_percent"] == 95 and answer["provinces"] == []
+    assert (answer["totals"]["regencies_total"], answer["totals"]["eligible_population"]) == (0, None)
+
+
 @pytest.mark.parametrize(("sort", "order"), [
     ("code", ["62.01", "62.02", "62.03", "62.04"]),
     ("name", ["62.03", "62.02", "62.04", "62.01"]),

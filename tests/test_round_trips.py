@@ -47,16 +47,22 @@ def test_a_read_answer_sends_no_begin_or_commit(counted_client, wire, reader, pa
     assert sent and transaction_control(sent) == []
 
 
-def test_the_province_answer_is_one_round_trip_that_carries_the_key_check(counted_client, wire, reader):
-    counted_client.get("/v1/provinces/62/coverage", headers=reader)
+@pytest.mark.parametrize("path, statement", [
+    ("/v1/provinces/62/coverage", "province_as_of"),
+    ("/v1/coverage", "nation_as_of"),  # the target with the provinces
+    ("/v1/regencies/62.09/coverage", "regency_as_of"),  # the target and the report 90 days before with it
+])
+def test_a_coverage_answer_is_one_round_trip_that_carries_the_key_check(counted_client, wire, reader, path,
+                                                                        statement):
+    counted_client.get(path, headers=reader)
     first = wire.take()
     assert first[1].startswith("EXECUTE active_key_")  # a key this process has not read: checked on its own
 
-    assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
+    assert counted_client.get(path, headers=reader).status_code == 200
 
     (sent,) = wire.take()
-    key_check, province = sent.split(";\n")
-    assert key_check.startswith("SELECT api_key_still_good(") and province.startswith("EXECUTE province_as_of_")
+    key_check, answer = sent.split(";\n")
+    assert key_check.startswith("SELECT api_key_still_good(") and answer.startswith(f"EXECUTE {statement}_")
 
 
 def test_a_statement_is_prepared_once_per_connection(counted_client, wire, reader):

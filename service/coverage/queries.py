@@ -55,41 +55,39 @@ def _effective(regency, day):
 _EFFECTIVE_JOINS, _EFFECTIVE_RECORDED, _EFFECTIVE_AS_OF = _effective("r.code", "%(as_of)s")
 
 
-_TARGET_AS_OF_DATE = Prepared("target_as_of", _TARGET_AS_OF.format(day="%(as_of)s"))
-
-
-def target_as_of(conn, *, as_of):
-    """The national target in force on the date, or None."""
-    with conn.cursor() as cur:
-        cur.execute(_TARGET_AS_OF_DATE, {"as_of": as_of})
-        row = cur.fetchone()
-    return None if row is None else row["target_percent"]
-
-
-_REGENCIES_AS_OF = Prepared(
-    "regencies_as_of",
+_REGENCY_AS_OF = Prepared(
+    "regency_as_of",
     f"""
     SELECT r.code, r.name, r.kind, r.province_code,
            ep.count AS eligible_population,
-           {_EFFECTIVE_RECORDED} AS recorded, {_EFFECTIVE_AS_OF} AS last_reported_on
+           {_EFFECTIVE_RECORDED} AS recorded, {_EFFECTIVE_AS_OF} AS last_reported_on,
+           {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
+           earlier.recorded AS earlier_recorded_, earlier.as_of AS earlier_reported_on_
       FROM regency r
       LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
       {_EFFECTIVE_JOINS}
-     WHERE (%(province)s::text IS NULL OR r.province_code = %(province)s)
-       AND (%(regency)s::text IS NULL OR r.code = %(regency)s)
-     ORDER BY r.code
+      LEFT JOIN LATERAL {_lateral(_SUBMISSION_AS_OF, regency="r.code", day="%(earlier)s")} earlier ON true
+     WHERE r.code = %(regency)s
     """
 )
 
 
-def regencies_as_of(conn, *, as_of, province_code=None, regency_code=None):
-    """Every regency (of a province, or one), with its eligible population and effective count as of the date."""
+def regency_as_of(conn, *, regency_code, as_of, earlier):
+    """(the regency as province_as_of gives its regencies, the national target, its effective report as of
+    `earlier` as {recorded, last_reported_on} or None) in one statement; None when there is no such regency.
+
+    earlier may be None (no report is looked for).
+    """
     with conn.cursor() as cur:
-        cur.execute(
-            _REGENCIES_AS_OF,
-            {"as_of": as_of, "province": province_code, "regency": regency_code},
-        )
-        return cur.fetchall()
+        cur.execute(_REGENCY_AS_OF, {"as_of": as_of, "regency": regency_code, "earlier": earlier})
+        row = cur.fetchone()
+    if row is None:
+        return None
+    regency = {name: row[name] for name in _REGENCY_COLUMNS}
+    reported = None
+    if row["earlier_reported_on_"] is not None:
+        reported = {"recorded": row["earlier_recorded_"], "last_reported_on": row["earlier_reported_on_"]}
+    return regency, row["target_percent_"], reported
 
 
 _PROVINCE_AS_OF = Prepared(
@@ -130,27 +128,8 @@ def province_as_of(conn, *, province_code, as_of):
 _REGENCY_COLUMNS = ("code", "name", "kind", "province_code", "eligible_population", "recorded", "last_reported_on")
 
 
-_REPORTED_AS_OF = Prepared(
-    "reported_as_of",
-    f"""
-    SELECT s.recorded, s.as_of AS last_reported_on
-      FROM {_lateral(_SUBMISSION_AS_OF, regency="%(regency)s", day="%(as_of)s")} s
-    """
-)
-
-
-def reported_as_of(conn, *, regency_code, as_of):
-    """The regency's effective count carried forward to the date: {recorded, last_reported_on}, or None."""
-    with conn.cursor() as cur:
-        cur.execute(
-            _REPORTED_AS_OF,
-            {"regency": regency_code, "as_of": as_of},
-        )
-        return cur.fetchone()
-
-
-_PROVINCES_AS_OF = Prepared(
-    "provinces_as_of",
+_NATION_AS_OF = Prepared(
+    "nation_as_of",
     f"""
     WITH regency_figures AS (
         SELECT r.province_code, ep.count AS eligible_population,
@@ -158,32 +137,40 @@ _PROVINCES_AS_OF = Prepared(
           FROM regency r
           LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
           {_EFFECTIVE_JOINS}
+    ), provinces AS (
+        SELECT p.code, p.name,
+               sum(f.eligible_population)::bigint AS eligible_population,
+               sum(coalesce(f.recorded, 0)) FILTER (WHERE f.eligible_population IS NOT NULL)::bigint AS recorded,
+               count(f.province_code) AS regencies_total,
+               count(f.as_of) AS regencies_reporting
+          FROM province p
+          LEFT JOIN regency_figures f ON f.province_code = p.code
+         GROUP BY p.code, p.name
     )
-    SELECT p.code, p.name,
-           sum(f.eligible_population)::bigint AS eligible_population,
-           sum(coalesce(f.recorded, 0)) FILTER (WHERE f.eligible_population IS NOT NULL)::bigint AS recorded,
-           count(f.province_code) AS regencies_total,
-           count(f.as_of) AS regencies_reporting
-      FROM province p
-      LEFT JOIN regency_figures f ON f.province_code = p.code
-     GROUP BY p.code, p.name
-     ORDER BY p.code
+    -- One row with no province when there are none, so the target is still read.
+    SELECT t.target_percent AS target_percent_, pr.*
+      FROM (SELECT {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent) t
+      LEFT JOIN provinces pr ON true
+     ORDER BY pr.code
     """
 )
 
 
-def provinces_as_of(conn, *, as_of):
-    """Every province with its regencies' counts added up as of the date (one row per province).
+def nation_as_of(conn, *, as_of):
+    """(the national target in force on the date or None, every province with its regencies' counts added up)
+    in one statement, a row per province.
 
     eligible_population sums the regencies that have one; recorded sums the counts of those same
     regencies (none reported counts 0); both are NULL when no regency of the province has a population.
     """
     with conn.cursor() as cur:
-        cur.execute(
-            _PROVINCES_AS_OF,
-            {"as_of": as_of},
-        )
-        return cur.fetchall()
+        cur.execute(_NATION_AS_OF, {"as_of": as_of})
+        rows = cur.fetchall()
+    provinces = [{name: row[name] for name in _PROVINCE_COLUMNS} for row in rows if row["code"] is not None]
+    return rows[0]["target_percent_"], provinces
+
+
+_PROVINCE_COLUMNS = ("code", "name", "eligible_population", "recorded", "regencies_total", "regencies_reporting")
 
 
 def regency_history(conn, *, regency_code, days):

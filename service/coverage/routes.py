@@ -112,8 +112,7 @@ def _sorted_rows(rows, sort):
 def national_coverage():
     as_of = load_query(CoverageQuery)["as_of"]
     with db.reading() as conn:
-        target = queries.target_as_of(conn, as_of=as_of)
-        provinces = queries.provinces_as_of(conn, as_of=as_of)
+        target, provinces = queries.nation_as_of(conn, as_of=as_of)
     rows = [
         {"code": p["code"], "name": p["name"], **rules.rollup_totals(p, target_percent=target)} for p in provinces
     ]
@@ -156,15 +155,12 @@ def province_coverage(code):
 @requires("reader")
 def regency_coverage(code):
     as_of = load_query(CoverageQuery)["as_of"]
+    pace_from = as_of - PACE_WINDOW if as_of - dt.date.min >= PACE_WINDOW else None
     with db.reading() as conn:
-        found = queries.regencies_as_of(conn, as_of=as_of, regency_code=code)
-        if not found:
-            raise NotFound(f"There is no regency {code}.")
-        target = queries.target_as_of(conn, as_of=as_of)
-        earlier = None
-        if as_of - dt.date.min >= PACE_WINDOW:
-            earlier = queries.reported_as_of(conn, regency_code=code, as_of=as_of - PACE_WINDOW)
-    regency = found[0]
+        found = queries.regency_as_of(conn, regency_code=code, as_of=as_of, earlier=pace_from)
+    if found is None:
+        raise NotFound(f"There is no regency {code}.")
+    regency, target, earlier = found
     row = rules.regency_row(regency, as_of=as_of, target_percent=target, stale_after_days=_stale_after_days())
     now = (regency["recorded"], regency["last_reported_on"]) if regency["last_reported_on"] else None
     pace = rules.pace_per_day(now=now, earlier=(earlier["recorded"], earlier["last_reported_on"]) if earlier else None)
