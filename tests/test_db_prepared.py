@@ -1,4 +1,7 @@
 """db.Prepared: a statement is prepared once per connection and then run by name."""
+import datetime as dt
+from decimal import Decimal
+
 import psycopg2
 import psycopg2.errors
 import pytest
@@ -7,6 +10,7 @@ from service.db import Pool, Prepared
 from service.errors import DatabaseUnavailable
 
 from .conftest import count_rows
+from .coverage_world import put_province, put_regency, put_target
 
 
 def prepared_names(conn):
@@ -154,3 +158,26 @@ def test_a_request_on_a_connection_that_lost_its_statements_stores_nothing_and_t
     assert count_rows(db, "province") == 0
     assert client.put("/v1/provinces/62", json={"name": "Kalimantan Tengah"}, headers=admin).status_code in (200, 201)
     assert count_rows(db, "province") == 1
+
+
+
+def test_the_service_plans_each_prepared_statement_once_for_any_values(make_app, db, reader):
+    put_province(db, "62", "Kalimantan Tengah")
+    put_regency(db, "62.09", name="Lamandau", population={dt.date(2016, 1, 1): 10_000})
+    put_target(db, dt.date(2016, 1, 1), Decimal("95"))
+    app = make_app(pool_max=1)
+    client = app.test_client()
+    days = [f"2016-0{month}-01" for month in range(1, 9)]
+
+    for day in days:  # left to choose, PostgreSQL plans the first five runs for their values
+        assert client.get(f"/v1/coverage?as_of={day}", headers=reader).status_code == 200
+
+    pool = app.extensions["ktpel_pools"]["write"]
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                        " WHERE name LIKE 'nation_as_of_%'")
+            assert cur.fetchone() == {"generic_plans": len(days), "custom_plans": 0}
+    finally:
+        pool.putconn(conn)
