@@ -59,6 +59,15 @@ def machine():
 
 
 
+def _cpu_ms_per_request(results, cpu):
+    """The median over runs of the CPU the workers and the database spent per answered request."""
+    cores = os.cpu_count() or 1
+    all_requests = [sum(job["rps"] for job in r) for r in results]
+    return statistics.median(
+        (c["workers"] + c["database"]) * cores * 1000 / n for c, n in zip(cpu, all_requests, strict=True) if n
+    )
+
+
 class Bench:
     def __init__(self, args, url, loaded, service):
         self.args, self.url, self.loaded, self.service = args, url, loaded, service
@@ -83,34 +92,47 @@ class Bench:
         status, _ = self.service.call(method, path, token=self.reader, body={} if method == "POST" else None)
         return status not in (404, 405)
 
-    def measure(self, name, request, jobs, *, target=None, floor=None):
-        """Warm up, then run the jobs `runs` times; the row holds the medians of the first job's figures."""
+    def measure(self, name, request, jobs, *, target=None, floor=None, paired=None):
+        """Warm up, then run the jobs `runs` times; the row holds the medians of the first job's figures.
+
+        Against the healthz floor, each run follows a run of GET /healthz on the same service with
+        the same connections (paired, unless paired=False: a service whose /healthz is not the
+        service's), and the ratio is taken to those runs' median: the machine drifts by a fifth in
+        minutes, so a floor measured at the start of the run is not the floor of a scenario's minute.
+        """
         seconds, runs = self.args.seconds, self.args.runs
+        paired = floor == "healthz" if paired is None else paired
+        floor_jobs = [(load.Workload("healthz", ["/healthz"]), jobs[0][1])]
         load.run_together(self.service.base_url, jobs, seconds=max(1, seconds // 3))
-        results, cpu = [], []
+        results, cpu, floor_results, floor_cpu = [], [], [], []
         for _ in range(runs):
+            if paired:
+                account = CpuAccount(self.service, self.database_name)
+                floor_results.append(load.run_together(self.service.base_url, floor_jobs, seconds=seconds))
+                floor_cpu.append(account.shares())
             account = CpuAccount(self.service, self.database_name)
             results.append(load.run_together(self.service.base_url, jobs, seconds=seconds))
             cpu.append(account.shares())
         medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
         row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
                "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
+        row["cpu_ms_per_request"] = _cpu_ms_per_request(results, cpu)
+        cores = os.cpu_count() or 1
         # What one request costs the service and its database in CPU, whoever else uses the machine:
         # the throughput it would reach with the cores to itself is their number divided by that.
-        cores = os.cpu_count() or 1
-        all_requests = [sum(job["rps"] for job in r) for r in results]
-        row["cpu_ms_per_request"] = statistics.median(
-            (c["workers"] + c["database"]) * cores * 1000 / n
-            for c, n in zip(cpu, all_requests, strict=True) if n
-        )
         row["alone_rps"] = cores * 1000 / row["cpu_ms_per_request"]
         if len(medians) > 1:
             row["others"] = medians[1:]
         if floor:
             row["floor"] = floor
-            floor_row = self.rows[floor]
-            row["ratio"] = row["rps"] / floor_row["rps"]
-            row["alone_ratio"] = row["alone_rps"] / floor_row["alone_rps"]
+            if paired:
+                floor_rps = load.median_of([r[0] for r in floor_results])["rps"]
+                floor_alone_rps = cores * 1000 / _cpu_ms_per_request(floor_results, floor_cpu)
+                row["floor_paired"] = {"rps": floor_rps, "cpu_ms_per_request": cores * 1000 / floor_alone_rps}
+            else:
+                floor_rps, floor_alone_rps = self.rows[floor]["rps"], self.rows[floor]["alone_rps"]
+            row["ratio"] = row["rps"] / floor_rps
+            row["alone_ratio"] = row["alone_rps"] / floor_alone_rps
         if target:
             row["target"] = target.text
             row["met"] = bool(target.check(row))
@@ -134,7 +156,7 @@ class Bench:
         print(f"  {name:18} not available: {why}", flush=True)
 
     def _print_row(self, row):
-        ratio = f" = {row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        ratio = f" = {row['ratio']:.0%} of {_floor_text(row)}" if "ratio" in row else ""
         alone = f" ({row['alone_ratio']:.0%} by CPU cost)" if "alone_ratio" in row else ""
         met = "" if "met" not in row else ("  target met" if row["met"] else f"  TARGET MISSED ({row['target']})")
         bad = row["socket_errors"] + row["status"]["4xx"] + row["status"]["5xx"]
@@ -248,12 +270,13 @@ class Bench:
                 try:
                     self.measure("stack-healthz", "the bare app's GET /healthz (no log line, no metrics)",
                                  [(load.Workload("stack-healthz", ["/healthz"]), self.args.connections)],
-                                 floor="healthz")
+                                 floor="healthz", paired=False)
                     self.measure("province-stack", "the province answers' SQL from the bare app, rows as JSON",
                                  [(self.get("province-stack", [f"/v1/provinces/{p}/coverage" for p in self.provinces]),
-                                   self.args.connections)], floor="healthz")
+                                   self.args.connections)], floor="healthz", paired=False)
                     self.measure("submission-stack", "a POST's SQL from the bare app, 64 regency systems",
-                                 [(self.submissions_workload(), self.args.connections)], floor="healthz")
+                                 [(self.submissions_workload(), self.args.connections)], floor="healthz",
+                                 paired=False)
                 finally:
                     self.service = measured
 
@@ -438,6 +461,11 @@ def _cpu_text(row):
     return f"CPU ms a batch: workers {cpu['workers']:.0f} + PostgreSQL {cpu['database']:.0f}"
 
 
+def _floor_text(row):
+    paired = row.get("floor_paired")
+    return f"{row['floor']} ({paired['rps']:.0f} beside it)" if paired else row["floor"]
+
+
 def table(rows):
     lines = ["| scenario | what | conns | req/s | p50 ms | p99 ms | vs floor | CPU ms/req (vs floor) "
              "| worker RSS MB | CPU: workers / db / rest / idle | target |",
@@ -447,7 +475,7 @@ def table(rows):
             blank = "| " * 9
             lines.append(f"| {row['scenario']} | {row['request']} {blank}| not available: {row['unavailable']} |")
             continue
-        vs = f"{row['ratio']:.0%} of {row['floor']}" if "ratio" in row else ""
+        vs = f"{row['ratio']:.0%} of {_floor_text(row)}" if "ratio" in row else ""
         if "ratio_to_idle_p99" in row:
             vs = f"p99 {row['ratio_to_idle_p99']:.2f}x idle"
         if "rows_per_second" in row:
