@@ -50,55 +50,54 @@ def _target(target_percent):
     return int(hundredths), Hundredths.of(int(hundredths))
 
 
-def target_hundredths(target_percent):
-    """The target as the answers print it (None stays None)."""
-    return None if target_percent is None else _target(target_percent)[1]
-
-
-def coverage_percent(*, recorded, eligible_population):
+def _coverage(recorded, eligible):
     """100 × recorded / eligible, to hundredths."""
-    if recorded is None or eligible_population is None:
-        return None
-    return Hundredths.of(_half_up(10_000 * int(recorded), int(eligible_population)))
+    return Hundredths.of(_half_up(10_000 * recorded, eligible))
 
 
-def achievement_percent(*, recorded, eligible_population, target_percent):
+def _achievement(recorded, eligible, target):
     """100 × (100 × recorded / eligible) / target, from the unrounded coverage: 10^6·r / (e·T) with T in hundredths."""
-    if recorded is None or eligible_population is None or target_percent is None:
-        return None
-    target, _ = _target(target_percent)
-    return Hundredths.of(_half_up(10**8 * int(recorded), int(eligible_population) * target))
+    return Hundredths.of(_half_up(10**8 * recorded, eligible * target))
 
 
-def band(*, recorded, eligible_population, target_percent):
+def _band(recorded, eligible, target):
     """The band of the exact achievement: achievement ≥ k ⇔ 10^6·recorded ≥ k·eligible·T."""
-    if recorded is None or eligible_population is None or target_percent is None:
-        return None
-    target, _ = _target(target_percent)
-    achieved = 10**6 * int(recorded)
+    achieved = 10**6 * recorded
     for name, threshold in BANDS:
-        if achieved >= threshold * int(eligible_population) * target:
+        if achieved >= threshold * eligible * target:
             return name
     return BELOW_ALL
 
 
-def remaining_to_target(*, recorded, eligible_population, target_percent):
+def _remaining(recorded, eligible, target):
     """max(0, ceil(target / 100 × eligible) − recorded)."""
-    if recorded is None or eligible_population is None or target_percent is None:
-        return None
-    target, _ = _target(target_percent)
-    needed = -(-target * int(eligible_population) // 10_000)
-    return max(0, needed - int(recorded))
+    needed = -(-target * eligible // 10_000)
+    return max(0, needed - recorded)
+
+
+_NO_FIGURES = {"coverage_percent": None, "achievement_percent": None, "band": None, "remaining_to_target": None}
 
 
 def figures(*, recorded, eligible_population, target_percent):
-    """The computed fields shared by a regency row, a rollup and a history point."""
-    given = {"recorded": recorded, "eligible_population": eligible_population, "target_percent": target_percent}
+    """The computed fields shared by a regency row, a rollup and a history point.
+
+    Coverage needs the counts; achievement, band and remaining need the target too (else None).
+    """
+    return _figures(recorded, eligible_population, None if target_percent is None else _target(target_percent)[0])
+
+
+def _figures(recorded, eligible, target):
+    """figures() with the target as a whole number of hundredths (or None)."""
+    if recorded is None or eligible is None:
+        return _NO_FIGURES.copy()
+    recorded, eligible = int(recorded), int(eligible)
+    if target is None:
+        return {**_NO_FIGURES, "coverage_percent": _coverage(recorded, eligible)}
     return {
-        "coverage_percent": coverage_percent(recorded=recorded, eligible_population=eligible_population),
-        "achievement_percent": achievement_percent(**given),
-        "band": band(**given),
-        "remaining_to_target": remaining_to_target(**given),
+        "coverage_percent": _coverage(recorded, eligible),
+        "achievement_percent": _achievement(recorded, eligible, target),
+        "band": _band(recorded, eligible, target),
+        "remaining_to_target": _remaining(recorded, eligible, target),
     }
 
 
@@ -120,7 +119,8 @@ def regency_row(regency, *, as_of, target_percent, stale_after_days):
     """
     recorded = regency["recorded"]
     eligible = regency["eligible_population"]
-    computed = figures(recorded=recorded, eligible_population=eligible, target_percent=target_percent)
+    target, target_shown = (None, None) if target_percent is None else _target(target_percent)
+    computed = _figures(recorded, eligible, target)
     return {
         "code": regency["code"],
         "name": regency["name"],
@@ -129,7 +129,7 @@ def regency_row(regency, *, as_of, target_percent, stale_after_days):
         "eligible_population": eligible,
         "recorded": recorded,
         "coverage_percent": computed["coverage_percent"],
-        "target_percent": target_hundredths(target_percent),
+        "target_percent": target_shown,
         "achievement_percent": computed["achievement_percent"],
         "band": computed["band"],
         "remaining_to_target": computed["remaining_to_target"],
