@@ -52,13 +52,21 @@ def new_token():
     return key_id, f"{TOKEN_PREFIX}_{key_id}_{secret}", hash_secret(secret)
 
 
-def authenticate(conn, token):
-    """The active key the token belongs to, or None."""
+def _id_and_hash(token):
+    """(the key id a token names, the hash of its secret), or None for a token not of our form."""
     match = _TOKEN.match(token or "")
     if not match:
         return None
     key_id, secret = match.groups()
-    token_hash = hash_secret(secret)
+    return key_id, hash_secret(secret)
+
+
+def authenticate(conn, token):
+    """The active key the token belongs to, or None."""
+    named = _id_and_hash(token)
+    if named is None:
+        return None
+    key_id, token_hash = named
     row = queries.get_active_key(conn, key_id=key_id)
     if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
         return None
@@ -85,17 +93,14 @@ def _remember(key, token_hash):
 def _known_key(token):
     """The key a token names, from what this process knows of it: None when it has not read it yet;
     raises 401 when the token's secret is not the key's."""
-    match = _TOKEN.match(token)
-    if not match:
-        return None
-    key_id, secret = match.groups()
-    known = _KNOWN_KEYS.get(key_id)
+    named = _id_and_hash(token)
+    known = None if named is None else _KNOWN_KEYS.get(named[0])
     if known is None:
         return None
     key, token_hash = known
-    if not hmac.compare_digest(token_hash, hash_secret(secret)):
+    if not hmac.compare_digest(token_hash, named[1]):
         raise Unauthorized("The API key is unknown or revoked.")
-    return key, token_hash
+    return known
 
 
 def _carry_key_check(key, token_hash):

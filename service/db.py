@@ -28,11 +28,11 @@ class ServiceConnection(psycopg2.extensions.connection):
 
     carried_check = None
 
-    def cursor(self, *args, **kwargs):
-        factory = kwargs.get("cursor_factory")
-        if factory is not None and not issubclass(factory, CheckCarryingCursor):
-            raise TypeError(f"{factory.__name__} does not carry the request's check: use TupleCursor or DictRowCursor")
-        return super().cursor(*args, **kwargs)
+    def cursor(self, name=None, cursor_factory=None, **kwargs):
+        if cursor_factory is not None and not issubclass(cursor_factory, CheckCarryingCursor):
+            raise TypeError(f"{cursor_factory.__name__} does not carry the request's check: "
+                            "use TupleCursor or DictRowCursor")
+        return super().cursor(name, cursor_factory, **kwargs)
 
 
 @contextmanager
@@ -263,8 +263,6 @@ class Pool:
             _close_quietly(conn)
 
     def putconn(self, conn, *, broken=False):
-        if isinstance(conn, ServiceConnection):
-            conn.carried_check = None  # a check belongs to one request
         try:
             if broken or not _ready_for_reuse(conn):
                 _close_quietly(conn)
