@@ -97,42 +97,35 @@ class Bench:
 
         Against the healthz floor, each run follows a run of GET /healthz on the same service with
         the same connections (paired, unless paired=False: a service whose /healthz is not the
-        service's), and the ratio is taken to those runs' median: the machine drifts by a fifth in
-        minutes, so a floor measured at the start of the run is not the floor of a scenario's minute.
+        service's), and the ratio is taken to those runs' median: the machine drifts by up to half
+        between runs, so a floor measured at the start of the run is not the floor of a scenario's minute.
         """
         seconds, runs = self.args.seconds, self.args.runs
         paired = floor == "healthz" if paired is None else paired
-        floor_jobs = [(load.Workload("healthz", ["/healthz"]), jobs[0][1])]
         load.run_together(self.service.base_url, jobs, seconds=max(1, seconds // 3))
         results, cpu, floor_results, floor_cpu = [], [], [], []
         for _ in range(runs):
             if paired:
-                account = CpuAccount(self.service, self.database_name)
-                floor_results.append(load.run_together(self.service.base_url, floor_jobs, seconds=seconds))
-                floor_cpu.append(account.shares())
-            account = CpuAccount(self.service, self.database_name)
-            results.append(load.run_together(self.service.base_url, jobs, seconds=seconds))
-            cpu.append(account.shares())
+                self._run(floor_results, floor_cpu, [(load.Workload("healthz", ["/healthz"]), jobs[0][1])])
+            self._run(results, cpu, jobs)
         medians = [load.median_of([r[i] for r in results]) for i in range(len(jobs))]
         row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
                "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
         row["cpu_ms_per_request"] = _cpu_ms_per_request(results, cpu)
-        cores = os.cpu_count() or 1
-        # What one request costs the service and its database in CPU, whoever else uses the machine:
-        # the throughput it would reach with the cores to itself is their number divided by that.
-        row["alone_rps"] = cores * 1000 / row["cpu_ms_per_request"]
         if len(medians) > 1:
             row["others"] = medians[1:]
         if floor:
             row["floor"] = floor
             if paired:
-                floor_rps = load.median_of([r[0] for r in floor_results])["rps"]
-                floor_alone_rps = cores * 1000 / _cpu_ms_per_request(floor_results, floor_cpu)
-                row["floor_paired"] = {"rps": floor_rps, "cpu_ms_per_request": cores * 1000 / floor_alone_rps}
+                floor_row = {"rps": load.median_of([r[0] for r in floor_results])["rps"],
+                             "cpu_ms_per_request": _cpu_ms_per_request(floor_results, floor_cpu)}
+                row["floor_paired"] = floor_row
             else:
-                floor_rps, floor_alone_rps = self.rows[floor]["rps"], self.rows[floor]["alone_rps"]
-            row["ratio"] = row["rps"] / floor_rps
-            row["alone_ratio"] = row["alone_rps"] / floor_alone_rps
+                floor_row = self.rows[floor]
+            row["ratio"] = row["rps"] / floor_row["rps"]
+            # What one request costs the service and its database in CPU, whoever else uses the
+            # machine: with the cores to themselves, their throughputs would be in this ratio.
+            row["alone_ratio"] = floor_row["cpu_ms_per_request"] / row["cpu_ms_per_request"]
         if target:
             row["target"] = target.text
             row["met"] = bool(target.check(row))
@@ -141,6 +134,12 @@ class Bench:
         if self.args.profile and profiling.available():
             self.profile(name, jobs)
         return row
+
+    def _run(self, results, cpu, jobs):
+        """One measured run of the jobs: its figures into results, the CPU shares it saw into cpu."""
+        account = CpuAccount(self.service, self.database_name)
+        results.append(load.run_together(self.service.base_url, jobs, seconds=self.args.seconds))
+        cpu.append(account.shares())
 
     def profile(self, name, jobs):
         """One more run with py-spy on the workers (not measured: sampling slows them a little)."""
