@@ -97,8 +97,7 @@ def _known_key(token):
     known = None if named is None else _KNOWN_KEYS.get(named[0])
     if known is None:
         return None
-    key, token_hash = known
-    if not hmac.compare_digest(token_hash, named[1]):
+    if not hmac.compare_digest(known[1], named[1]):  # the hash this process read, the token's
         raise Unauthorized("The API key is unknown or revoked.")
     return known
 
