@@ -30,8 +30,9 @@ class ExplainingCursor(DictRowCursor):
 
 @contextmanager
 def client_with_cursor(url, cursor_class, **settings):
-    """A test client of a fresh app whose pools give out cursors of cursor_class."""
-    app = create_app(Settings(database_url=url, **settings))
+    """A test client of a fresh app whose pools give out cursors of cursor_class (its request lines unlogged:
+    they would fill the bench's output)."""
+    app = create_app(Settings(database_url=url, **{"log_level": "WARNING", **settings}))
     for pool in app.extensions["ktpel_pools"].values():
         pool._kwargs["cursor_factory"] = cursor_class  # the bench's only reach into the pool
     try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import psycopg2.extensions
 
-from . import dataset, explain, load, profiling, queries, sql_floor, stack_floor
+from . import dataset, explain, load, profiling, queries, scheduler, sql_floor, stack_floor
 from .cpu import CpuAccount
 from .served import Service
 
@@ -53,7 +53,7 @@ def machine():
     return {
         "cpus": os.cpu_count(), "cpu_model": first_line("/proc/cpuinfo", "model name"),
         "memory": first_line("/proc/meminfo", "MemTotal"), "kernel": platform.release(),
-        "python": platform.python_version(), "load_generator": wrk,
+        "python": platform.python_version(), "load_generator": wrk, "autogroup": scheduler.autogroup(),
     }
 
 
@@ -528,6 +528,9 @@ def main(argv=None):
     parser.add_argument("--keep-database", action="store_true", help="do not drop the scratch database")
     parser.add_argument("--reuse-database", metavar="NAME",
                         help="measure again a database kept by --keep-database (no load)")
+    parser.add_argument("--keep-autogroup", action="store_true",
+                        help="measure with the kernel's autogroup scheduling as the machine has it (by default "
+                             "the run switches it off when it can, and back on after; bench/scheduler.py)")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.seconds = args.seconds or (1 if args.smoke else 5)
@@ -539,7 +542,10 @@ def main(argv=None):
     about = machine()
     print(f"machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['memory']} memory, "
           f"load generator {about['load_generator']}; generator, service and database share these CPUs", flush=True)
-    with _database(args) as url:
+    with scheduler.autogroup_off(wanted=not (args.keep_autogroup or args.smoke)) as scheduling, \
+            _database(args) as url:
+        print(scheduling, flush=True)
+        about["scheduling"] = scheduling
         loaded = dataset.describe(url) if args.reuse_database else dataset.load(url, plan)
         with Service(url) as service:
             bench = Bench(args, url, loaded, service)

@@ -1,0 +1,54 @@
+"""The kernel's autogroup scheduling, which the benchmark switches off for its run when it can.
+
+With `kernel.sched_autogroup_enabled = 1` and every process in the root CPU cgroup (no CPU
+controller per service, as on this VM), Linux schedules each session as one group, and every
+PostgreSQL backend starts a session of its own (postmaster children call setsid()). A backend
+then competes as a group of one beside the group that holds all of gunicorn's workers, and under
+full CPU it was left waiting for tens of milliseconds at a stretch: on the national database,
+4 connections, `GET /v1/coverage` had p99 48-154 ms with autogroup on and 10-12 ms with it off,
+three runs each, the same service; the slow statements were "active" with no wait event in
+pg_stat_activity, and pgbench alone never showed one (bench/RESULTS.md). A deployment that runs
+the service and PostgreSQL on one machine should switch it off (README, Deploy); the benchmark
+measures that deployment, and says so.
+"""
+import contextlib
+from pathlib import Path
+
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def autogroup():
+    """'on', 'off', or 'absent' (a kernel without it)."""
+    try:
+        return "on" if AUTOGROUP.read_text().strip() == "1" else "off"
+    except OSError:
+        return "absent"
+
+
+def _write(value):
+    try:
+        AUTOGROUP.write_text(value)
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def autogroup_off(wanted=True):
+    """Autogroup off for the block when `wanted` and it is on (root only), back on after it.
+
+    Yields what the run measures under, as a sentence for the output.
+    """
+    before = autogroup()
+    if before != "on":
+        yield f"autogroup scheduling {before}"
+    elif not wanted:
+        yield "autogroup scheduling on, as the machine has it: expect p99 tails (bench/RESULTS.md)"
+    elif not _write("0"):
+        yield ("autogroup scheduling on: could not switch it off (not root), so expect p99 tails; "
+               "sysctl kernel.sched_autogroup_enabled=0 before the run (bench/RESULTS.md)")
+    else:
+        try:
+            yield "autogroup scheduling switched off for this run, as README's Deploy advises (back on after it)"
+        finally:
+            _write("1")
