@@ -53,7 +53,8 @@ def machine():
     return {
         "cpus": os.cpu_count(), "cpu_model": first_line("/proc/cpuinfo", "model name"),
         "memory": first_line("/proc/meminfo", "MemTotal"), "kernel": platform.release(),
-        "python": platform.python_version(), "load_generator": wrk, "autogroup": scheduler.autogroup(),
+        "python": platform.python_version(), "load_generator": wrk,
+        "autogroup_before_run": scheduler.autogroup(),
     }
 
 

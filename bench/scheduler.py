@@ -10,11 +10,18 @@ three runs each, the same service; the slow statements were "active" with no wai
 pg_stat_activity, and pgbench alone never showed one (bench/RESULTS.md). A deployment that runs
 the service and PostgreSQL on one machine should switch it off (README, Deploy); the benchmark
 measures that deployment, and says so.
+
+The kernel places a process in its group when it starts (fork, setsid), so the setting applies
+to the processes started after it changes: the run switches it before it starts the service,
+whose connections then get new backends.
 """
 import contextlib
+import signal
+import sys
 from pathlib import Path
 
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+_RESTORE_BY_HAND = "sysctl -w kernel.sched_autogroup_enabled=1"
 
 
 def autogroup():
@@ -33,11 +40,28 @@ def _write(value):
         return False
 
 
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _signals_exit(*signums):
+    """SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) end the run through the finally
+    blocks, as Ctrl-C does, instead of killing the process where it stands."""
+    previous = {signum: signal.signal(signum, _exit_on_signal) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @contextlib.contextmanager
 def autogroup_off(wanted=True):
-    """Autogroup off for the block when `wanted` and it is on (root only), back on after it.
+    """Autogroup off for the block when `wanted` and it is on (when permitted), back on after it.
 
-    Yields what the run measures under, as a sentence for the output.
+    Yields what the run measures under, as a sentence for the output. It is put back on only if it
+    still reads off: a change made by hand meanwhile stays.
     """
     before = autogroup()
     if before != "on":
@@ -45,10 +69,12 @@ def autogroup_off(wanted=True):
     elif not wanted:
         yield "autogroup scheduling on, as the machine has it: expect p99 tails (bench/RESULTS.md)"
     elif not _write("0"):
-        yield ("autogroup scheduling on: could not switch it off (not root), so expect p99 tails; "
-               "sysctl kernel.sched_autogroup_enabled=0 before the run (bench/RESULTS.md)")
+        yield ("autogroup scheduling on: switching it off was not permitted (not root, or /proc/sys read-only), "
+               "so expect p99 tails; sysctl -w kernel.sched_autogroup_enabled=0 before the run (bench/RESULTS.md)")
     else:
         try:
-            yield "autogroup scheduling switched off for this run, as README's Deploy advises (back on after it)"
+            with _signals_exit(signal.SIGTERM, signal.SIGHUP):
+                yield "autogroup scheduling switched off for this run, as README's Deploy advises (back on after it)"
         finally:
-            _write("1")
+            if autogroup() == "off" and not _write("1"):
+                print(f"could not switch autogroup scheduling back on: {_RESTORE_BY_HAND}", file=sys.stderr)

@@ -1,4 +1,7 @@
 """bench/scheduler.py: the benchmark switches autogroup scheduling off for its run, and always back on."""
+import os
+import signal
+
 import pytest
 
 from bench import scheduler
@@ -9,6 +12,22 @@ def setting(tmp_path, monkeypatch):
     path = tmp_path / "sched_autogroup_enabled"
     monkeypatch.setattr(scheduler, "AUTOGROUP", path)
     return path
+
+
+class _Setting:
+    """The kernel's file where writing fails, as for a user who is not root: after `writable` writes."""
+
+    def __init__(self, value, writable=0):
+        self.value, self.writable, self.writes = value, writable, []
+
+    def read_text(self):
+        return self.value
+
+    def write_text(self, value):
+        if len(self.writes) >= self.writable:
+            raise PermissionError("Operation not permitted")
+        self.writes.append(value)
+        self.value = value
 
 
 def test_switched_off_for_the_block_and_back_on_after(setting):
@@ -27,11 +46,31 @@ def test_back_on_when_the_run_fails(setting):
     assert setting.read_text() == "1"
 
 
+def test_back_on_when_the_run_is_terminated(setting):
+    setting.write_text("1\n")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit), scheduler.autogroup_off():
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 0)  # let the handler run here, as a busy run would
+        pytest.fail("SIGTERM did not end the block")
+    assert setting.read_text() == "1"
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_change_made_by_hand_during_the_run_stays(setting):
+    setting.write_text("1\n")
+    with scheduler.autogroup_off():
+        setting.write_text("1\n")  # someone ran sysctl meanwhile
+        setting.write_text("1 \n")
+    assert setting.read_text() == "1 \n"
+
+
 def test_left_alone_when_not_wanted_or_already_off(setting):
     setting.write_text("1\n")
     with scheduler.autogroup_off(wanted=False) as said:
         assert scheduler.autogroup() == "on"
     assert "as the machine has it" in said
+    assert setting.read_text() == "1\n"
     setting.write_text("0\n")
     with scheduler.autogroup_off() as said:
         pass
@@ -39,12 +78,22 @@ def test_left_alone_when_not_wanted_or_already_off(setting):
     assert said == "autogroup scheduling off"
 
 
-def test_said_so_when_it_cannot_be_switched(setting, tmp_path, monkeypatch):
-    setting.write_text("1\n")
-    monkeypatch.setattr(scheduler, "_write", lambda value: False)  # as for a user who is not root
+def test_said_so_when_it_may_not_be_switched(monkeypatch):
+    kernel = _Setting("1\n")
+    monkeypatch.setattr(scheduler, "AUTOGROUP", kernel)
     with scheduler.autogroup_off() as said:
         assert scheduler.autogroup() == "on"
-    assert "could not switch it off" in said
+    assert "not permitted" in said and "sysctl -w kernel.sched_autogroup_enabled=0" in said
+    assert kernel.writes == []
+
+
+def test_said_so_when_it_cannot_be_switched_back(monkeypatch, capsys):
+    kernel = _Setting("1\n", writable=1)
+    monkeypatch.setattr(scheduler, "AUTOGROUP", kernel)
+    with scheduler.autogroup_off():
+        assert kernel.value == "0"
+    assert kernel.value == "0"
+    assert "sysctl -w kernel.sched_autogroup_enabled=1" in capsys.readouterr().err
 
 
 def test_a_kernel_without_it(setting):
