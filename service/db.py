@@ -32,6 +32,11 @@ class ServiceConnection(psycopg2.extensions.connection):
         if cursor_factory is not None and not issubclass(cursor_factory, CheckCarryingCursor):
             raise TypeError(f"{cursor_factory.__name__} does not carry the request's check: "
                             "use TupleCursor or DictRowCursor")
+        if name is not None:
+            # psycopg2 sends a named cursor's query as DECLARE name CURSOR FOR <query>: a check
+            # carried in front of it would make that DECLARE ... FOR SELECT ...; SELECT ..., an error.
+            raise TypeError("a named (server-side) cursor cannot carry the request's check: "
+                            "page with LIMIT on a service connection")
         return super().cursor(name, cursor_factory, **kwargs)
 
 

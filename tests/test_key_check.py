@@ -132,5 +132,10 @@ def test_a_service_connection_refuses_a_cursor_that_would_not_carry_the_check(ma
     try:
         with pytest.raises(TypeError, match="does not carry the request's check"):
             conn.cursor(cursor_factory=psycopg2.extensions.cursor)
+        with pytest.raises(TypeError, match="named .* cannot carry the request's check"):
+            conn.cursor("pages")
+        with conn.cursor() as cur:  # the connection still serves
+            cur.execute("SELECT 1 AS one")
+            assert cur.fetchone()["one"] == 1
     finally:
         pool.putconn(conn)
