@@ -43,17 +43,24 @@ _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def dumps(obj, **kwargs):
-    """Compact JSON, UTF-8 unescaped, with the service's dates and numbers (_default).
+    """Compact JSON, UTF-8 unescaped, with the service's dates and numbers (_default), as text."""
+    return encoded(obj).decode() if not kwargs else _standard_library(obj, **kwargs)
 
-    orjson writes it: the province answer's body took 0.30 ms of its 2.5 CPU ms with the
-    standard library's encoder. What orjson refuses (an int beyond 64 bits, a key that is not a
-    string) and any call with options is written by the standard library, the same JSON.
+
+def encoded(obj):
+    """dumps(obj) as the UTF-8 bytes of a body, as orjson writes them.
+
+    orjson: the province answer's body took 0.30 ms of its 2.5 CPU ms with the standard library's
+    encoder. What orjson refuses (an int beyond 64 bits, a key that is not a string) is written by
+    the standard library, the same JSON.
     """
-    if not kwargs:
-        try:
-            return orjson.dumps(obj, default=_orjson_default, option=_ORJSON_OPTIONS).decode()
-        except orjson.JSONEncodeError:
-            pass
+    try:
+        return orjson.dumps(obj, default=_orjson_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _standard_library(obj).encode()
+
+
+def _standard_library(obj, **kwargs):
     kwargs.setdefault("ensure_ascii", False)
     kwargs.setdefault("separators", (",", ":"))
     return stdlib_json.dumps(obj, default=_default, **kwargs)
@@ -204,7 +211,7 @@ def etag_of(payload):
     same number and date rules), so hashing the body gives the same guarantee as hashing a
     canonical (sort_keys) form, without serialising every answer a second time.
     """
-    return _etag_of_body(dumps(payload).encode())
+    return _etag_of_body(encoded(payload))
 
 
 def _etag_of_body(body):
@@ -222,7 +229,7 @@ def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True):
     """A JSON answer; with an ETag, a GET that sends a matching If-None-Match gets 304."""
     from flask import current_app
 
-    body = dumps(payload).encode()
+    body = encoded(payload)
     response = current_app.response_class(body, status=int(status), mimetype=JSON_MIMETYPE)
     if etag:
         tag = _etag_of_body(body)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.coverage.rules import Hundredths
-from service.web import _ORJSON_OPTIONS, _default, _orjson_default, dumps
+from service.web import _ORJSON_OPTIONS, _default, _orjson_default, dumps, encoded
 
 
 def standard_library(value):
@@ -31,8 +31,9 @@ def test_the_service_values_print_as_they_always_have():
 
 
 def test_what_orjson_refuses_is_written_by_the_standard_library():
-    for value in ({"recorded": 10**30}, {62: "Kalimantan Tengah"}, {"recorded": -(2**64)}):
+    for value in ({"recorded": 10**30}, {62: "Kalimantan Tengah ✓"}, {"recorded": -(2**64)}):
         assert dumps(value) == standard_library(value)
+        assert encoded(value) == standard_library(value).encode()  # the body's bytes, by the same path
 
 
 @given(st.recursive(
