@@ -58,8 +58,6 @@ def machine():
     }
 
 
-
-
 def _cpu_ms_per_request(results, cpu):
     """The median over runs of the CPU the workers and the database spent per answered request."""
     cores = os.cpu_count() or 1

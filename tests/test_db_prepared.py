@@ -160,7 +160,6 @@ def test_a_request_on_a_connection_that_lost_its_statements_stores_nothing_and_t
     assert count_rows(db, "province") == 1
 
 
-
 def test_the_service_plans_each_prepared_statement_once_for_any_values(make_app, db, reader):
     put_province(db, "62", "Kalimantan Tengah")
     put_regency(db, "62.09", name="Lamandau", population={dt.date(2016, 1, 1): 10_000})
