@@ -209,6 +209,41 @@ def test_malformed_wrong_type_or_oversized_body_is_refused_and_nothing_is_stored
     assert count_rows(db, "submission") == 0
 
 
+_BODY = '"regency_code": "62.09", "as_of": "2016-06-30"'
+
+
+@pytest.mark.parametrize("data, status, pointers", [
+    # The bodies a plainly valid one is told from (web.load_plain_body): each is read by the
+    # standard library's parser, whose answer orjson's would not be.
+    ("{" + _BODY + ', "recorded": 5, "note": "a\\u0000b"}', 422, ["/note"]),
+    ("{" + _BODY + ', "recorded": 123456789012345678901234567890}', 422, ["/recorded"]),
+    ("{" + _BODY + ', "recorded": 1e400}', 422, ["/recorded"]),
+    ("{" + _BODY + ', "recorded": 5.0}', 422, ["/recorded"]),
+    ("{" + _BODY + ', "recorded": NaN}', 400, None),
+    ("\ufeff{" + _BODY + ', "recorded": 5}', 400, None),
+    ("{" + _BODY + ', "recorded": 5,}', 400, None),
+])
+def test_a_body_orjson_would_read_otherwise_gets_the_standard_answer_and_nothing_is_stored(
+        client, db, admin, reader, world, data, status, pointers):
+    response = client.post("/v1/submissions", data=data.encode(), content_type="application/json", headers=admin)
+
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    if pointers is not None:
+        assert [e["pointer"] for e in response.get_json()["errors"]] == pointers
+    assert count_rows(db, "submission") == 0
+    assert feed_ids(client, reader) == []
+
+
+def test_a_repeated_field_counts_as_its_last_value_as_json_parsers_do(client, admin, world):
+    data = "{" + _BODY + ', "recorded": -1, "recorded": 62150}'
+
+    response = client.post("/v1/submissions", data=data, content_type="application/json", headers=admin)
+
+    assert response.status_code == 201
+    assert response.get_json()["recorded"] == 62_150
+
+
 def test_submitter_writes_only_within_its_scope(client, db, lamandau_office, kalteng_office, reader):
     assert submit(client, lamandau_office, regency_code=PALANGKA_RAYA).status_code == 403
     assert submit(client, kalteng_office, regency_code=KAPUAS_HULU).status_code == 403

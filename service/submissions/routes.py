@@ -18,6 +18,7 @@ from ..web import (
     json_body,
     json_response,
     load_body,
+    load_plain_body,
     load_query,
     location_of,
     refuse_nul,
@@ -53,7 +54,7 @@ def create_submission():
 
 
 def _create_submission(claim):
-    item = load_body(SubmissionIn)
+    item = load_plain_body(SubmissionIn, plainly_valid_item)
     ensure_covers(item["regency_code"])
     # Two round trips after the key check: BEGIN, the lock, the standing and the new id; the writes and COMMIT.
     with db.carried_transaction() as conn, db.together(conn, commit=True) as writes:
