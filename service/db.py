@@ -28,6 +28,10 @@ class ServiceConnection(psycopg2.extensions.connection):
 
     carried_check = None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared_names = set()  # the Prepared statements its session holds (Prepared.as_string)
+
     def cursor(self, name=None, cursor_factory=None, **kwargs):
         if cursor_factory is not None and not issubclass(cursor_factory, CheckCarryingCursor):
             raise TypeError(f"{cursor_factory.__name__} does not carry the request's check: "
@@ -61,7 +65,9 @@ class CheckCarryingCursor(psycopg2.extensions.cursor):
         check = getattr(self.connection, "carried_check", None)
         if check is None or check.settled:
             return super().execute(query, vars)
-        statement = self.mogrify(query, vars)  # a Prepared statement's PREPARE goes first, alone
+        # A Prepared statement's PREPARE goes first, alone. Bytes without values are sent as they
+        # are (a _BeginCarryingCursor's statement, quoted already).
+        statement = query if vars is None and type(query) is bytes else self.mogrify(query, vars)
         try:
             result = super().execute(self.mogrify(check.query, check.params) + b";\n" + statement)
         except psycopg2.Error as exc:
@@ -172,8 +178,10 @@ class Prepared(psycopg2.sql.Composable):
 
     def as_string(self, context):
         conn = context if isinstance(context, psycopg2.extensions.connection) else context.connection
-        with _PREPARED_LOCK:
-            prepared = _PREPARED.setdefault(conn, set())
+        prepared = getattr(conn, "prepared_names", None)
+        if prepared is None:  # a connection not of the pool's kind
+            with _PREPARED_LOCK:
+                prepared = _PREPARED.setdefault(conn, set())
         if self.name not in prepared:
             with conn.cursor() as cur, _check_not_carried(conn):  # the check goes with the statement itself
                 cur.execute(f"PREPARE {self.name} AS {self.text}")
@@ -194,7 +202,8 @@ def _prepared_statements_lost(exc):
 
 
 _NAMED_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-# The names prepared on each connection (a connection is used by one thread at a time).
+# The names prepared on each connection that is not a ServiceConnection (a connection is used by
+# one thread at a time).
 _PREPARED = weakref.WeakKeyDictionary()
 _PREPARED_LOCK = threading.Lock()
 
@@ -381,9 +390,19 @@ class _Deferred:
     def __init__(self, conn):
         self.conn = conn
         self.statements = []
+        self._quoting = None  # one cursor of conn's quotes every statement of the block
 
     def cursor(self, *args, **kwargs):
         return _DeferredCursor(self)
+
+    def keep(self, query, vars):
+        if self._quoting is None:
+            self._quoting = self.conn.cursor()
+        self.statements.append(self._quoting.mogrify(query, vars))
+
+    def close(self):
+        if self._quoting is not None:
+            self._quoting.close()
 
 
 class _DeferredCursor:
@@ -397,8 +416,7 @@ class _DeferredCursor:
         return False
 
     def execute(self, query, vars=None):
-        with self._deferred.conn.cursor() as cur:
-            self._deferred.statements.append(cur.mogrify(query, vars))
+        self._deferred.keep(query, vars)
 
     def _no_rows(self, *args):
         raise TypeError("statements sent together() return no rows: run a statement whose result is read on conn")
@@ -418,7 +436,10 @@ def together(conn, *, commit=False):
     carried_transaction()), COMMIT follows them.
     """
     deferred = _Deferred(conn)
-    yield deferred
+    try:
+        yield deferred
+    finally:
+        deferred.close()
     statements = deferred.statements + ([b"COMMIT"] if commit else [])
     if statements:
         with conn.cursor() as cur:

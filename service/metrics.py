@@ -59,7 +59,11 @@ def submission_outcome(outcome, n=1):
     """Count n submissions with this outcome (a batch counts each item)."""
     if outcome not in SUBMISSION_OUTCOMES:
         raise ValueError(f"outcome must be one of {SUBMISSION_OUTCOMES}, not {outcome!r}")
-    SUBMISSIONS.labels(outcome=outcome).inc(n)
+    _SUBMISSIONS_BY_OUTCOME[outcome].inc(n)
+
+
+# Each child bound once: labels() takes a lock and builds a key on every call, on every write's path.
+_SUBMISSIONS_BY_OUTCOME = {outcome: SUBMISSIONS.labels(outcome=outcome) for outcome in SUBMISSION_OUTCOMES}
 
 
 def route_of_request():
@@ -70,8 +74,9 @@ def route_of_request():
 def observe_pool(name, pool):
     """Keep the pool gauges current: the pool calls back on every checkout and return."""
     POOL_SIZE.labels(pool=name).set(pool.size)
-    POOL_IN_USE.labels(pool=name).set(0)
-    pool.on_usage_change = lambda in_use: POOL_IN_USE.labels(pool=name).set(in_use)
+    in_use = POOL_IN_USE.labels(pool=name)
+    in_use.set(0)
+    pool.on_usage_change = in_use.set
 
 
 def init_app(app):
