@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import psycopg2.extensions
 
-from . import dataset, explain, load, profiling, queries, scheduler, sql_floor, stack_floor
+from . import dataset, explain, load, profiling, queries, scheduler, sql_floor, stack_floor, waits
 from .cpu import CpuAccount
 from .served import Service
 
@@ -332,8 +332,44 @@ class Bench:
         if not self.available("/v1/submissions", method="POST"):
             self.unavailable("submission", request, "POST /v1/submissions answers 404/405")
             return
-        self.measure("submission", request, [(self.submissions_workload(), self.args.connections)],
+        jobs = [(self.submissions_workload(), self.args.connections)]
+        self.measure("submission", request, jobs,
                      target=Target(">= 30% of healthz req/s", lambda r: r["ratio"] >= 0.3), floor="healthz")
+        if not self.args.smoke:
+            self.waits("submission", jobs)
+            self.submission_without_flush(request, jobs)
+
+    def waits(self, name, jobs):
+        """One more run, not measured, with the database's sessions sampled (bench/waits.py)."""
+        with waits.Sampling(self.url, self.database_name) as sampling:
+            load.run_together(self.service.base_url, jobs, seconds=self.args.seconds)
+        self.rows[name]["waits"] = sampling.averages()
+        print(f"    sessions on average: {waits.summary(self.rows[name]['waits'])}", flush=True)
+
+    def submission_without_flush(self, request, jobs):
+        """Diagnostic: the same POSTs with synchronous_commit off, so that no COMMIT waits for its WAL flush.
+
+        Not a way to run the service (it would answer 201 for a write a crash could still lose):
+        it shows what the flush costs a POST. The feed's counter row stays locked until COMMIT
+        has returned (migration 0003), so the flushes of concurrent POSTs take turns.
+        """
+        conn = dataset.connect(self.url)
+        conn.autocommit = True
+        name = psycopg2.extensions.quote_ident(self.database_name, conn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")  # for connections made after
+            with Service(self.url) as unflushed:
+                measured, self.service = self.service, unflushed
+                try:
+                    self.measure("submission-noflush", request + ", synchronous_commit off (diagnostic only)",
+                                 jobs, floor="healthz")
+                finally:
+                    self.service = measured
+        finally:
+            with conn.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {name} RESET synchronous_commit")
+            conn.close()
 
     def batch(self):
         request = "POST /v1/submissions/batch, 10,000 items, beside COPY of the same rows"

@@ -1,0 +1,58 @@
+"""bench/waits.py: what the service's database sessions wait on, sampled from pg_stat_activity."""
+import threading
+import time
+
+import psycopg2
+
+from bench import waits
+
+
+def _session(url):
+    conn = psycopg2.connect(url, application_name="ktpel-coverage")
+    conn.autocommit = True
+    return conn
+
+
+def test_a_session_waiting_on_a_lock_and_one_holding_it_open_are_told_apart(database_url):
+    holder, waiter = _session(database_url), _session(database_url)
+    database = holder.info.dbname
+    try:
+        with holder.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT pg_advisory_xact_lock(62, 9)")
+        blocked = threading.Thread(target=lambda: waiter.cursor().execute("SELECT pg_advisory_xact_lock(62, 9)"))
+        blocked.start()
+        time.sleep(0.2)  # the waiter's statement has reached the lock
+        with waits.Sampling(database_url, database, interval=0.01) as sampling:
+            time.sleep(0.3)
+        with holder.cursor() as cur:
+            cur.execute("COMMIT")
+        blocked.join(5)
+    finally:
+        holder.close()
+        waiter.close()
+
+    averages = sampling.averages()
+    assert averages["Lock:advisory"] == 1.0
+    assert averages["in a transaction, the worker's turn"] == 1.0
+    assert set(averages) == {"Lock:advisory", "in a transaction, the worker's turn"}
+    assert sorted(waits.summary(averages).split("; ")) == [
+        "Lock:advisory 1.00", "in a transaction, the worker's turn 1.00",
+    ]
+
+
+def test_sessions_of_other_databases_and_applications_are_not_counted(database_url):
+    other = psycopg2.connect(database_url, application_name="someone else")
+    other.autocommit = True
+    try:
+        with other.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT 1")
+            with waits.Sampling(database_url, other.info.dbname, interval=0.01) as sampling:
+                time.sleep(0.1)
+            cur.execute("COMMIT")
+    finally:
+        other.close()
+
+    assert sampling.averages() == {}
+    assert waits.summary(sampling.averages()) == "none sampled"
