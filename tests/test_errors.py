@@ -117,8 +117,10 @@ def test_head_needs_a_token_like_get(client, reader):
     ("application/json", '{"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1, '
                          '"note": "a\\u0000b"}]}'),
     ("text/csv", "regency_code,as_of,recorded,reference,note\n62.09,2016-06-30,1,x\x00y,\n"),
+    ("application/json", '{"items": [{"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 1, '
+                         '"note": "\\ud83d"}]}'),
 ])
-def test_a_nul_character_in_a_batch_is_422_not_a_crash(client, db, make_key, content_type, body):
+def test_a_nul_character_or_unpaired_surrogate_in_a_batch_is_422_not_a_crash(client, db, make_key, content_type, body):
     from service.regions import queries as regions
 
     with db:

@@ -432,6 +432,18 @@ def test_a_nul_character_in_a_string_is_422_and_stores_nothing(client, db, admin
     assert snapshot(db) == before
 
 
+@pytest.mark.parametrize(("url", "good"), WRITES)
+def test_an_unpaired_surrogate_in_a_string_is_422_and_stores_nothing(client, db, admin, kalteng, url, good):
+    before = snapshot(db)
+    field = "source" if "population" in url else "note" if "target" in url else "name"
+    data = json.dumps({**good, field: "Kapuas \ud800"})  # ASCII: the surrogate travels as the escape \ud800
+
+    response = client.put(url, data=data, content_type="application/json", headers=admin)
+
+    assert pointers(assert_problem(response, 422)) == [f"/{field}"]
+    assert snapshot(db) == before
+
+
 def test_unknown_path_is_404_problem(client, reader):
     body = assert_problem(client.get("/v1/no-such-thing", headers=reader), 404)
     assert body["type"] == "about:blank"

@@ -216,6 +216,10 @@ _BODY = '"regency_code": "62.09", "as_of": "2016-06-30"'
     # The bodies a plainly valid one is told from (web.load_plain_body): each is read by the
     # standard library's parser, whose answer orjson's would not be.
     ("{" + _BODY + ', "recorded": 5, "note": "a\\u0000b"}', 422, ["/note"]),
+    # An unpaired surrogate: the standard parser takes it, PostgreSQL's UTF-8 cannot hold it.
+    ("{" + _BODY + ', "recorded": 5, "note": "\\ud800"}', 422, ["/note"]),
+    ("{" + _BODY + ', "recorded": 5, "reference": "x\\uDFFF", "note": "\\ude00\\ud83d"}', 422,
+     ["/note", "/reference"]),
     ("{" + _BODY + ', "recorded": 123456789012345678901234567890}', 422, ["/recorded"]),
     ("{" + _BODY + ', "recorded": 1e400}', 422, ["/recorded"]),
     ("{" + _BODY + ', "recorded": 5.0}', 422, ["/recorded"]),
@@ -233,6 +237,16 @@ def test_a_body_orjson_would_read_otherwise_gets_the_standard_answer_and_nothing
         assert [e["pointer"] for e in response.get_json()["errors"]] == pointers
     assert count_rows(db, "submission") == 0
     assert feed_ids(client, reader) == []
+
+
+def test_a_surrogate_pair_written_as_escapes_is_the_character_it_stands_for(client, admin, reader, world):
+    data = "{" + _BODY + ', "recorded": 62150, "note": "Terima kasih \\ud83d\\ude4f"}'
+
+    response = client.post("/v1/submissions", data=data, content_type="application/json", headers=admin)
+
+    assert response.status_code == 201
+    stored = client.get(response.headers["Location"], headers=reader).get_json()
+    assert stored["note"] == "Terima kasih \U0001f64f"
 
 
 def test_a_repeated_field_counts_as_its_last_value_as_json_parsers_do(client, admin, world):

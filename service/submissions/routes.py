@@ -21,8 +21,8 @@ from ..web import (
     load_plain_body,
     load_query,
     location_of,
-    refuse_nul,
     refuse_query_parameters,
+    refuse_unstorable,
 )
 from . import idempotency, queries, recording
 from .schemas import (
@@ -179,7 +179,7 @@ def _csv_items():
                        status=HTTPStatus.BAD_REQUEST, title="Malformed CSV") from exc
     if errors:
         raise InvalidInput("Some lines of the CSV are not valid; see errors.", errors=errors)
-    refuse_nul({"items": items})  # PostgreSQL text cannot hold a NUL
+    refuse_unstorable({"items": items})  # PostgreSQL text cannot hold a NUL
     return items, lines
 
 
