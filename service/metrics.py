@@ -59,11 +59,16 @@ def submission_outcome(outcome, n=1):
     """Count n submissions with this outcome (a batch counts each item)."""
     if outcome not in SUBMISSION_OUTCOMES:
         raise ValueError(f"outcome must be one of {SUBMISSION_OUTCOMES}, not {outcome!r}")
-    _SUBMISSIONS_BY_OUTCOME[outcome].inc(n)
+    child = _SUBMISSIONS_BY_OUTCOME.get(outcome)
+    if child is None:
+        child = _SUBMISSIONS_BY_OUTCOME[outcome] = SUBMISSIONS.labels(outcome=outcome)
+    child.inc(n)
 
 
-# Each child bound once: labels() takes a lock and builds a key on every call, on every write's path.
-_SUBMISSIONS_BY_OUTCOME = {outcome: SUBMISSIONS.labels(outcome=outcome) for outcome in SUBMISSION_OUTCOMES}
+# Each child bound on its first use: labels() takes a lock and builds a key on every call, on every
+# write's path. Not at import: no sample may exist before server.prepare_metrics_dir() has chosen
+# the multiprocess mode (a sample made earlier would stay in this process only).
+_SUBMISSIONS_BY_OUTCOME = {}
 
 
 def route_of_request():

@@ -13,7 +13,7 @@ MAX_RECORDED = 2_147_483_647  # the column is a PostgreSQL integer
 CSV_COLUMNS = ("regency_code", "as_of", "recorded", "reference", "note")
 CSV_REQUIRED = ("regency_code", "as_of", "recorded")
 _DIGITS = re.compile(r"^\d+$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")  # as fields.ReportingDate: ASCII digits, no newline
 
 
 class SubmissionIn(Schema):
