@@ -22,34 +22,44 @@ _SESSIONS = """
 
 
 class Sampling:
-    """Samples in a thread of its own from the start of the block to its end; summary() after."""
+    """Samples in a thread of its own from the start of the block to its end; averages() after.
+
+    A sampling query that fails ends the block with its error, so that a part of the run is
+    never reported as the whole.
+    """
 
     def __init__(self, url, database_name, *, interval=0.005):
-        self._conn = psycopg2.connect(url)
-        self._conn.autocommit = True
-        self._database, self._interval = database_name, interval
+        self._url, self._database, self._interval = url, database_name, interval
         self._counts = collections.Counter()
         self._samples = 0
+        self._error = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def __enter__(self):
+        self._conn = psycopg2.connect(self._url)
+        self._conn.autocommit = True
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, *exc_info):
         self._stop.set()
         self._thread.join()
         self._conn.close()
+        if self._error is not None and exc_type is None:
+            raise RuntimeError("sampling pg_stat_activity failed") from self._error
         return False
 
     def _sample(self):
-        with self._conn.cursor() as cur:
-            while not self._stop.is_set():
-                cur.execute(_SESSIONS, {"database": self._database})
-                self._counts.update(state for (state,) in cur.fetchall())
-                self._samples += 1
-                time.sleep(self._interval)
+        try:
+            with self._conn.cursor() as cur:
+                while not self._stop.is_set():
+                    cur.execute(_SESSIONS, {"database": self._database})
+                    self._counts.update(state for (state,) in cur.fetchall())
+                    self._samples += 1
+                    time.sleep(self._interval)
+        except psycopg2.Error as exc:
+            self._error = exc
 
     def averages(self):
         """{state: sessions in it on average}, the most common first."""

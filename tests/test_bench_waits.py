@@ -3,6 +3,7 @@ import threading
 import time
 
 import psycopg2
+import pytest
 
 from bench import waits
 
@@ -11,6 +12,18 @@ def _session(url):
     conn = psycopg2.connect(url, application_name="ktpel-coverage")
     conn.autocommit = True
     return conn
+
+
+def _until_waiting(conn, pid, timeout=10):
+    """Return once the session `pid` waits on a lock (its statement has reached it)."""
+    deadline = time.monotonic() + timeout
+    with conn.cursor() as cur:
+        while time.monotonic() < deadline:
+            cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+            if cur.fetchone() == ("Lock",):
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"session {pid} never waited on the lock")
 
 
 def test_a_session_waiting_on_a_lock_and_one_holding_it_open_are_told_apart(database_url):
@@ -22,7 +35,7 @@ def test_a_session_waiting_on_a_lock_and_one_holding_it_open_are_told_apart(data
             cur.execute("SELECT pg_advisory_xact_lock(62, 9)")
         blocked = threading.Thread(target=lambda: waiter.cursor().execute("SELECT pg_advisory_xact_lock(62, 9)"))
         blocked.start()
-        time.sleep(0.2)  # the waiter's statement has reached the lock
+        _until_waiting(holder, waiter.info.backend_pid)
         with waits.Sampling(database_url, database, interval=0.01) as sampling:
             time.sleep(0.3)
         with holder.cursor() as cur:
@@ -56,3 +69,15 @@ def test_sessions_of_other_databases_and_applications_are_not_counted(database_u
 
     assert sampling.averages() == {}
     assert waits.summary(sampling.averages()) == "none sampled"
+
+
+def test_a_sampling_query_that_fails_ends_the_block_with_its_error(database_url):
+    sampling = waits.Sampling(database_url, "postgres", interval=0.01)
+    with pytest.raises(RuntimeError, match="sampling pg_stat_activity failed"), sampling:
+        killer = _session(database_url)  # the sampler's own session ends under it
+        try:
+            with killer.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (sampling._conn.info.backend_pid,))
+        finally:
+            killer.close()
+        time.sleep(0.2)
