@@ -115,6 +115,8 @@ def _unstorable(text):
     """Why PostgreSQL text cannot store this string (it holds a NUL, or is not UTF-8), or None."""
     if "\x00" in text:
         return NUL_DETAIL
+    if text.isascii():  # a flag CPython keeps on every string: no encoding needed to know
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
