@@ -98,10 +98,7 @@ def json_body(*, allow_empty=False):
         raise BadRequest(f"The body is not valid JSON: {exc}", title="Malformed JSON") from exc
     except RecursionError as exc:
         raise BadRequest("The body nests arrays or objects too deeply.", title="Malformed JSON") from exc
-    # The parser refuses raw control characters in strings and bytes that are not UTF-8, so a NUL or
-    # an unpaired surrogate can only come from an escape (\u0000, \ud800): without one in the bytes,
-    # the walk over every string (0.1 s for 10,000 items) is skipped.
-    if b"\\u0000" in raw or _SURROGATE_ESCAPE.search(raw):
+    if _may_hold_unstorable(raw):
         refuse_unstorable(body)
     return body
 
@@ -109,6 +106,16 @@ def json_body(*, allow_empty=False):
 NUL_DETAIL = "Must not contain the NUL character (\\u0000)."
 SURROGATE_DETAIL = "Must not contain an unpaired surrogate (\\ud800 to \\udfff without its other half)."
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _may_hold_unstorable(raw):
+    """Whether a JSON body's bytes may parse to a string PostgreSQL cannot store.
+
+    A JSON parser refuses raw control characters in strings and bytes that are not UTF-8, so a NUL
+    or an unpaired surrogate can only come from an escape (\\u0000, \\ud800): without one in the
+    bytes, the walk over every string (0.1 s for 10,000 items) is skipped.
+    """
+    return b"\\u0000" in raw or _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def _unstorable(text):
@@ -188,12 +195,12 @@ def load_plain_body(schema, plainly_valid):
     plainly_valid must return what the schema's load would for a body it accepts, and None for
     any other; such a body is parsed by orjson and never walked by marshmallow (a single
     submission's body cost 0.1 ms of its worker CPU in json.loads and SubmissionIn.load). Every
-    other body, and one orjson cannot parse or that holds a NUL escape, goes through load_body, so
-    its errors are word for word the same.
+    other body, and one orjson cannot parse or that may hold a string PostgreSQL cannot store, goes
+    through load_body, so its errors are word for word the same.
     """
     if request.mimetype == JSON_MIMETYPE:
         raw = request.get_data(cache=True)
-        if b"\\u0000" not in raw:
+        if not _may_hold_unstorable(raw):
             try:
                 value = plainly_valid(orjson.loads(raw))
             except orjson.JSONDecodeError:
