@@ -54,21 +54,26 @@ def test_a_session_waiting_on_a_lock_and_one_holding_it_open_are_told_apart(data
     ]
 
 
-def test_sessions_of_other_databases_and_applications_are_not_counted(database_url):
-    other = psycopg2.connect(database_url, application_name="someone else")
+def test_only_the_services_sessions_of_the_named_database_are_counted(database_url):
+    ours, other = _session(database_url), psycopg2.connect(database_url, application_name="someone else")
     other.autocommit = True
+    database = ours.info.dbname
     try:
-        with other.cursor() as cur:
-            cur.execute("BEGIN")
-            cur.execute("SELECT 1")
-            with waits.Sampling(database_url, other.info.dbname, interval=0.01) as sampling:
-                time.sleep(0.1)
-            cur.execute("COMMIT")
+        for conn in (ours, other):  # both hold a transaction open
+            with conn.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute("SELECT 1")
+        with waits.Sampling(database_url, database, interval=0.01) as here:
+            time.sleep(0.1)
+        with waits.Sampling(database_url, database + "_elsewhere", interval=0.01) as elsewhere:
+            time.sleep(0.1)
     finally:
+        ours.close()
         other.close()
 
-    assert sampling.averages() == {}
-    assert waits.summary(sampling.averages()) == "none sampled"
+    assert here.averages() == {"in a transaction, the worker's turn": 1.0}
+    assert elsewhere.averages() == {}
+    assert waits.summary(elsewhere.averages()) == "none sampled"
 
 
 def test_a_sampling_query_that_fails_ends_the_block_with_its_error(database_url):
