@@ -336,10 +336,10 @@ class Bench:
         self.measure("submission", request, jobs,
                      target=Target(">= 30% of healthz req/s", lambda r: r["ratio"] >= 0.3), floor="healthz")
         if not self.args.smoke:
-            self.waits("submission", jobs)
+            self.sample_waits("submission", jobs)
             self.submission_without_flush(request, jobs)
 
-    def waits(self, name, jobs):
+    def sample_waits(self, name, jobs):
         """One more run, not measured, with the database's sessions sampled (bench/waits.py)."""
         with waits.Sampling(self.url, self.database_name) as sampling:
             load.run_together(self.service.base_url, jobs, seconds=self.args.seconds)
