@@ -57,12 +57,14 @@ def test_a_coverage_answer_is_one_round_trip_that_carries_the_key_check(counted_
     counted_client.get(path, headers=reader)
     first = wire.take()
     assert first[1].startswith("EXECUTE active_key_")  # a key this process has not read: checked on its own
+    counted_client.get(path, headers=reader)  # the key check is prepared on this connection
+    wire.take()
 
     assert counted_client.get(path, headers=reader).status_code == 200
 
     (sent,) = wire.take()
     key_check, answer = sent.split(";\n")
-    assert key_check.startswith("SELECT api_key_still_good(") and answer.startswith(f"EXECUTE {statement}_")
+    assert key_check.startswith("EXECUTE key_still_good_") and answer.startswith(f"EXECUTE {statement}_")
 
 
 def test_a_statement_is_prepared_once_per_connection(counted_client, wire, reader):
@@ -71,16 +73,21 @@ def test_a_statement_is_prepared_once_per_connection(counted_client, wire, reade
     assert counted_client.get("/v1/provinces/94/coverage", headers=reader).status_code == 404
     second = wire.take()
 
-    prepared = [q.split()[1] for q in first if q.startswith("PREPARE ")]
-    assert [name.rsplit("_", 1)[0] for name in prepared] == ["active_key", "province_as_of"]
-    assert len(second) == 1 and not any(q.startswith("PREPARE") for q in second)
-    assert [q.split("(")[0] for q in second[0].split(";\n")] == ["SELECT api_key_still_good", f"EXECUTE {prepared[1]}"]
+    assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
+    third = wire.take()
+
+    prepared = [q.split()[1] for q in first + second if q.startswith("PREPARE ")]
+    # The key is read on its own the first time, and checked with the answer's statement after that.
+    assert [name.rsplit("_", 1)[0] for name in prepared] == ["active_key", "province_as_of", "key_still_good"]
+    assert len(third) == 1 and not any(q.startswith("PREPARE") for q in third)
+    assert [q.split("(")[0] for q in third[0].split(";\n")] == [f"EXECUTE {prepared[2]}", f"EXECUTE {prepared[1]}"]
 
 
 def test_a_new_submission_is_two_round_trips_and_the_first_carries_the_key_check(counted_client, wire, make_key):
     office = make_key("submitter", LAMANDAU)
     body = {"regency_code": LAMANDAU, "as_of": today().isoformat(), "recorded": 60_000}
     counted_client.post("/v1/submissions", json=body, headers=office)  # prepares the statements
+    counted_client.post("/v1/submissions", json={**body, "recorded": 60_002}, headers=office)  # and the key check
     wire.take()
 
     answer = counted_client.post("/v1/submissions", json={**body, "recorded": 60_001}, headers=office)
@@ -88,7 +95,7 @@ def test_a_new_submission_is_two_round_trips_and_the_first_carries_the_key_check
     assert answer.status_code == 201
     key_check_lock_and_standing, writes = wire.take()
     key_check, lock_and_standing = key_check_lock_and_standing.split(";\n", 1)
-    assert key_check.startswith("SELECT api_key_still_good(")
+    assert key_check.startswith("EXECUTE key_still_good_")
     assert lock_and_standing.startswith("BEGIN;\nEXECUTE lock_regency_")
     assert "EXECUTE standing_probes_" in lock_and_standing
     statements = [statement.split("(")[0].rsplit("_", 1)[0] for statement in writes.split("\n;\n")]
@@ -102,7 +109,7 @@ def test_a_prepare_goes_alone_and_the_statement_after_it_carries_the_key_check(m
 
     assert counted_client.get("/v1/provinces/62/coverage", headers=reader).status_code == 200
 
-    prepare, carried = wire.take()
-    assert prepare.startswith("PREPARE province_as_of_")
+    prepare_answer, prepare_check, carried = wire.take()
+    assert prepare_answer.startswith("PREPARE province_as_of_") and prepare_check.startswith("PREPARE key_still_good_")
     assert [q.split("(")[0] for q in carried.split(";\n")] == [
-        "SELECT api_key_still_good", "EXECUTE " + prepare.split()[1]]
+        "EXECUTE " + prepare_check.split()[1], "EXECUTE " + prepare_answer.split()[1]]

@@ -24,7 +24,8 @@ _ACTIVE_KEY = Prepared("active_key", """
 
 # Carried with a request's first statement (db.CarriedCheck): raises KEY_REFUSED unless the key is
 # still active and as the process holds it (migration 0007).
-KEY_STILL_GOOD = "SELECT api_key_still_good(%(id)s, %(token_hash)s, %(role)s, %(scopes)s::text[])"
+KEY_STILL_GOOD = Prepared("key_still_good",
+                          "SELECT api_key_still_good(%(id)s, %(token_hash)s, %(role)s, %(scopes)s::text[])")
 KEY_REFUSED = "KT401"
 
 
