@@ -3,6 +3,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from service.clock import today
 
@@ -507,6 +509,20 @@ def test_csv_has_its_own_etag_and_honours_if_none_match(kalteng, client, reader)
 
     assert again.status_code == 304
     assert first.headers["ETag"] != client.get(path, headers=reader).headers["ETag"]
+
+
+@pytest.mark.parametrize("accept", [
+    None, "", "*/*", " */* ", "application/json", "application/*", "text/csv", "text/*", "TEXT/CSV",
+    "*/*;q=0.1, application/json;q=0", "application/json;q=0.5, text/csv", "application/json, text/csv;q=0.9",
+])
+def test_the_answer_is_csv_exactly_when_werkzeug_picks_csv_for_the_accept_header(kalteng, client, reader, accept):
+    headers = reader if accept is None else {**reader, "Accept": accept}
+    picked = parse_accept_header(accept, MIMEAccept).best_match(["application/json", "text/csv"])
+
+    response = client.get("/v1/provinces/62/coverage?as_of=2016-06-30", headers=headers)
+
+    assert response.status_code == 200
+    assert response.mimetype == ("text/csv" if picked == "text/csv" else "application/json")
 
 
 def test_json_is_the_default_for_any_accept(kalteng, client, reader):

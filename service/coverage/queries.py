@@ -109,8 +109,13 @@ _PROVINCE_AS_OF = Prepared(
 
 
 def province_as_of(conn, *, province_code, as_of):
-    """(province {code, name}, national target, its regencies as regencies_as_of gives them) in one
-    statement; None when there is no such province."""
+    """(province {code, name}, national target, its regencies as regency_as_of gives one) in one
+    statement; None when there is no such province.
+
+    Each regency is the statement's row as it came, so it also holds the province's columns
+    (province_code_, province_name_, target_percent_): copying the rows into dicts of their own cost
+    3% of the answer's instructions in one process.
+    """
     with conn.cursor() as cur:
         cur.execute(
             _PROVINCE_AS_OF,
@@ -121,7 +126,7 @@ def province_as_of(conn, *, province_code, as_of):
         return None
     first = rows[0]
     province = {"code": first["province_code_"], "name": first["province_name_"]}
-    regencies = [{name: row[name] for name in _REGENCY_COLUMNS} for row in rows if row["code"] is not None]
+    regencies = [row for row in rows if row["code"] is not None]
     return province, first["target_percent_"], regencies
 
 

@@ -39,7 +39,14 @@ def _stale_after_days():
     return current_app.config["SETTINGS"].stale_after_days
 
 
+# What most clients send (curl, requests, wrk: */* or nothing): JSON, as best_match() would say, without
+# parsing the header.
+_JSON_ACCEPTS = frozenset(("", "*/*", "application/json"))
+
+
 def _wants_csv():
+    if request.headers.get("Accept", "").strip() in _JSON_ACCEPTS:
+        return False
     return request.accept_mimetypes.best_match(["application/json", CSV_MIMETYPE]) == CSV_MIMETYPE
 
 
@@ -72,7 +79,10 @@ def _csv_response(rows, columns):
 
 
 def _answer(payload, *, rows, columns):
-    """The JSON payload, or its rows as CSV (a header line of the field names) when the client asks for it."""
+    """The JSON payload, or its rows as CSV (a header line of the field names) when the client asks for it.
+
+    rows is iterated only for CSV: a generator spares a JSON answer from building them.
+    """
     if _wants_csv():
         return _csv_response(rows, columns)
     return json_response(payload, headers={"Vary": "Accept"})
@@ -122,7 +132,7 @@ def national_coverage():
         "totals": rules.rollup_totals(rules.add_rollups(provinces), target_percent=target),
         "provinces": rows,
     }
-    return _answer(payload, rows=[{"as_of": as_of, **row} for row in rows], columns=("as_of",) + PROVINCE_ROW_FIELDS)
+    return _answer(payload, rows=({"as_of": as_of, **row} for row in rows), columns=("as_of",) + PROVINCE_ROW_FIELDS)
 
 
 @blueprint.get("/v1/provinces/<code>/coverage")
@@ -147,7 +157,7 @@ def province_coverage(code):
         "totals": rules.rollup_totals(rules.rollup_counts(regencies), target_percent=target),
         "regencies": _sorted_rows(rows, query["sort"]),
     }
-    return _answer(payload, rows=[{"as_of": as_of, **row} for row in payload["regencies"]],
+    return _answer(payload, rows=({"as_of": as_of, **row} for row in payload["regencies"]),
                    columns=("as_of",) + REGENCY_ROW_FIELDS)
 
 
