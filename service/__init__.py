@@ -9,7 +9,7 @@ from . import auth, security, wire_errors
 from .config import Settings
 from .db import make_pool, release_request_connection
 from .errors import NotFound, register_error_handlers
-from .web import ServiceJSONProvider
+from .web import ServiceJSONProvider, ServiceResponse
 
 __all__ = ["create_app"]
 
@@ -22,6 +22,7 @@ def create_app(settings=None):
 
     app = Flask(__name__)
     app.json = ServiceJSONProvider(app)
+    app.response_class = ServiceResponse
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.strict_slashes = False

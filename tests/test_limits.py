@@ -5,7 +5,11 @@ import time
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.urls import iri_to_uri
 
+from service import web
 from service.config import Settings
 from service.limits import BATCH_ENDPOINTS
 from service.server import CoverageServer, gunicorn_options
@@ -142,3 +146,27 @@ def test_every_operation_that_takes_a_body_documents_its_413():
         if "requestBody" in operation and "413" not in operation.get("responses", {})
     ]
     assert undocumented == []
+
+
+@settings(max_examples=300)
+@given(url=st.from_regex(web._PLAIN_URL, fullmatch=True))
+def test_a_location_sent_as_it_is_is_one_werkzeug_would_leave_unchanged(url):
+    try:
+        converted = iri_to_uri(url)
+    except (UnicodeError, ValueError):  # a host IDNA refuses or a port out of range: never one of ours
+        return
+    assert converted == url
+
+
+@pytest.mark.parametrize(("host", "location"), [
+    ("127.0.0.1:8000", "http://127.0.0.1:8000/v1/provinces/62"),
+    ("Coverage.Kemendagri.GO.ID", "http://coverage.kemendagri.go.id/v1/provinces/62"),
+    ("kependudukan.jakarta.go.id:8443", "http://kependudukan.jakarta.go.id:8443/v1/provinces/62"),
+    ("xn--bcher-kva.example", "http://xn--bcher-kva.example/v1/provinces/62"),  # an IDN host, as clients send it
+])
+def test_the_location_of_a_created_resource_is_the_uri_werkzeug_would_send(make_app, admin, host, location):
+    response = make_app().test_client().put("/v1/provinces/62", json={"name": "Kalimantan Tengah"},
+                                            headers={**admin, "Host": host})
+
+    assert response.status_code == 201
+    assert response.headers["Location"] == location == iri_to_uri(f"http://{host}/v1/provinces/62")
