@@ -156,7 +156,9 @@ psycopg2.extensions.register_adapter(Array, lambda array: psycopg2.extensions.Qu
 
 
 def _literal(value, cursor):
-    """The value as an SQL literal, byte for byte as cursor.mogrify("%s", (value,)) writes it.
+    """The value as an SQL literal, as cursor.mogrify("%s", (value,)) writes it: byte for byte where
+    standard_conforming_strings is on (PostgreSQL's default), and the same value where it is off
+    (psycopg2 then writes E'...', which reads alike for a text with no backslash).
 
     psycopg2 adapts every value through several calls of its adaptation protocol: 5-12 us for a
     statement of seven values, and a POST sends 34 values in its five statements. Written here for
@@ -189,7 +191,10 @@ def _quoted(cursor, query, vars):
     kind = type(query)
     if kind is Prepared:
         return query.quoted(cursor, vars)
-    if kind is psycopg2.sql.Composed and all(type(part) in _COMPOSABLE for part in query.seq):
+    # An SQL part is sent as it is: one holding a % (which psycopg2 would format) is left to psycopg2.
+    if kind is psycopg2.sql.Composed and all(
+            type(part) is Prepared or (type(part) is psycopg2.sql.SQL and "%" not in part.string)
+            for part in query.seq):
         return b"".join([part.quoted(cursor, vars) if type(part) is Prepared else part.string.encode()
                          for part in query.seq])
     return None
@@ -246,9 +251,6 @@ class Prepared(psycopg2.sql.Composable):
                 cur.execute(f"PREPARE {self.name} AS {self.text}")
             prepared.add(self.name)  # only once PREPARE has succeeded: it is not undone by a rollback
         return self._execute
-
-
-_COMPOSABLE = (Prepared, psycopg2.sql.SQL)
 
 
 # What a connection raises when the statements the server holds for it are no longer the ones

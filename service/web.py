@@ -369,7 +369,7 @@ class ServiceResponse(Response):
 
     def get_wsgi_headers(self, environ):
         location = self.plain_location
-        if location is None or self.headers.get("Location") != location:
+        if location is None or self.headers.getlist("Location") != [location]:
             return super().get_wsgi_headers(environ)
         del self.headers["Location"]
         try:

@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 
 import psycopg2
+import psycopg2.sql
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -116,3 +117,13 @@ def test_a_connection_in_another_encoding_is_left_to_psycopg2(pool):
 def test_what_a_value_is_written_as(pool, value, literal):
     with pool.transaction(autocommit=True) as conn, conn.cursor() as cur:
         assert cur.mogrify(TEXT_BACK, {"value": value}) == b"EXECUTE " + TEXT_BACK.name.encode() + b"(" + literal + b")"
+
+
+@pytest.mark.parametrize("between", [";\n", ";\nSELECT 'x%%' AS pattern;\n"])  # a %% psycopg2 formats to %
+def test_a_statement_composed_of_prepared_ones_is_written_as_psycopg2_writes_it(pool, between):
+    composed = psycopg2.sql.Composed([TEXT_BACK, psycopg2.sql.SQL(between), STATEMENT])
+    params = {"value": "it's", "a": 1, "b": dt.date(2016, 6, 30), "c": None}
+    with pool.transaction(autocommit=True) as conn, conn.cursor() as cur:
+        assert cur.mogrify(composed, params) == psycopg2_writes(cur, composed, params)
+        cur.execute(composed, params)
+        assert cur.fetchone() == {"a": "1", "b": "2016-06-30", "c": None}  # the last statement: untyped, so text

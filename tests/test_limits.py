@@ -169,4 +169,5 @@ def test_the_location_of_a_created_resource_is_the_uri_werkzeug_would_send(make_
                                             headers={**admin, "Host": host})
 
     assert response.status_code == 201
-    assert response.headers["Location"] == location == iri_to_uri(f"http://{host}/v1/provinces/62")
+    assert response.headers.getlist("Location") == [location]
+    assert location == iri_to_uri(f"http://{host}/v1/provinces/62")

@@ -73,8 +73,9 @@ _REGENCY_AS_OF = Prepared(
 
 
 def regency_as_of(conn, *, regency_code, as_of, earlier):
-    """(the regency as province_as_of gives its regencies, the national target, its effective report as of
-    `earlier` as {recorded, last_reported_on} or None) in one statement; None when there is no such regency.
+    """(the regency, with the columns province_as_of gives each of its regencies, the national target,
+    its effective report as of `earlier` as {recorded, last_reported_on} or None) in one statement;
+    None when there is no such regency.
 
     earlier may be None (no report is looked for).
     """
