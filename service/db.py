@@ -156,16 +156,15 @@ psycopg2.extensions.register_adapter(Array, lambda array: psycopg2.extensions.Qu
 
 
 def _literal(value, cursor):
-    """The value as an SQL literal, as cursor.mogrify("%s", (value,)) writes it: byte for byte where
-    standard_conforming_strings is on (PostgreSQL's default), and the same value where it is off
-    (psycopg2 then writes E'...', which reads alike for a text with no backslash).
+    """The value as an SQL literal, as cursor.mogrify("%s", (value,)) writes it (a test holds the two
+    to one answer; where standard_conforming_strings is off, psycopg2 writes E'...', the same value).
 
     psycopg2 adapts every value through several calls of its adaptation protocol: 5-12 us for a
     statement of seven values, and a POST sends 34 values in its five statements. Written here for
-    the types those statements send, on a UTF8 connection (Prepared.quoted): a text with no
-    backslash is quoted alike whether standard_conforming_strings is on or off (only the quote is
-    special, and doubled), and no UTF-8 character has a quote among its bytes. A backslash, a NUL
-    (which psycopg2 refuses) and every other type go to psycopg2. A test holds the two to one answer.
+    the types those statements send, on a UTF8 connection (Prepared.quoted): in a text with no
+    backslash only the quote is special (doubled) whatever standard_conforming_strings says, and no
+    UTF-8 character has a quote among its bytes. A text with a backslash or a NUL (which psycopg2
+    refuses) and every other type go to psycopg2.
     """
     kind = type(value)
     if kind is str and "\\" not in value and "\x00" not in value:

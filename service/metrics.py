@@ -55,6 +55,12 @@ SUBMISSIONS = Counter(
 blueprint = Blueprint("metrics", __name__)
 
 
+# Each child bound on its first use: labels() takes a lock and builds a key on every call, on every
+# write's path. Not at import: no sample may exist before server.prepare_metrics_dir() has chosen
+# the multiprocess mode (a sample made earlier would stay in this process only).
+_SUBMISSIONS_BY_OUTCOME = {}
+
+
 def submission_outcome(outcome, n=1):
     """Count n submissions with this outcome (a batch counts each item)."""
     if outcome not in SUBMISSION_OUTCOMES:
@@ -63,12 +69,6 @@ def submission_outcome(outcome, n=1):
     if child is None:
         child = _SUBMISSIONS_BY_OUTCOME[outcome] = SUBMISSIONS.labels(outcome=outcome)
     child.inc(n)
-
-
-# Each child bound on its first use: labels() takes a lock and builds a key on every call, on every
-# write's path. Not at import: no sample may exist before server.prepare_metrics_dir() has chosen
-# the multiprocess mode (a sample made earlier would stay in this process only).
-_SUBMISSIONS_BY_OUTCOME = {}
 
 
 def route_of_request():

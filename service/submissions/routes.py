@@ -179,7 +179,7 @@ def _csv_items():
                        status=HTTPStatus.BAD_REQUEST, title="Malformed CSV") from exc
     if errors:
         raise InvalidInput("Some lines of the CSV are not valid; see errors.", errors=errors)
-    refuse_unstorable({"items": items})  # PostgreSQL text cannot hold a NUL
+    refuse_unstorable({"items": items})  # a NUL or an unpaired surrogate: PostgreSQL text cannot hold them
     return items, lines
 
 
