@@ -265,6 +265,12 @@ def etag_of(payload):
     return _etag_of_body(encoded(payload))
 
 
+def encoded_with_etag(payload):
+    """(the payload's JSON body, its ETag), as json_response makes them."""
+    body = encoded(payload)
+    return body, _etag_of_body(body)
+
+
 def _etag_of_body(body):
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -276,14 +282,17 @@ def _matches(header_value, etag):
     return "*" in candidates or etag in candidates or f"W/{etag}" in candidates
 
 
-def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True):
-    """A JSON answer; with an ETag, a GET that sends a matching If-None-Match gets 304."""
+def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True, written=None):
+    """A JSON answer; with an ETag, a GET that sends a matching If-None-Match gets 304.
+
+    written: (body, ETag) of the payload written before (encoded_with_etag), to send as they are.
+    """
     from flask import current_app
 
-    body = encoded(payload)
+    body, tag = written or (encoded(payload), None)
     response = current_app.response_class(body, status=int(status), mimetype=JSON_MIMETYPE)
     if etag:
-        tag = _etag_of_body(body)
+        tag = tag or _etag_of_body(body)
         response.headers["ETag"] = tag
         if request.method in ("GET", "HEAD") and _matches(request.headers.get("If-None-Match"), tag):
             response = current_app.response_class(status=int(HTTPStatus.NOT_MODIFIED))

@@ -91,9 +91,9 @@ def regency_as_of(conn, *, regency_code, as_of, earlier):
     return regency, row["target_percent_"], reported
 
 
-_PROVINCE_AS_OF = Prepared(
-    "province_as_of",
-    f"""
+# The province's rows, unless the statement's snapshot is %(unless_snapshot)s: then the condition,
+# which names no row, stops the whole plan before it reads anything (answers.py).
+_PROVINCE_ROWS = f"""
     SELECT p.code AS province_code_, p.name AS province_name_,
            {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
            r.code, r.name, r.kind, r.province_code,
@@ -103,15 +103,28 @@ _PROVINCE_AS_OF = Prepared(
       LEFT JOIN regency r ON r.province_code = p.code
       LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
       {_EFFECTIVE_JOINS}
-     WHERE p.code = %(province)s
+     WHERE p.code = %(province)s AND v.snapshot_ IS DISTINCT FROM %(unless_snapshot)s
      ORDER BY r.code
+"""
+
+_PROVINCE_AS_OF = Prepared(
+    "province_as_of",
+    f"""
+    SELECT v.snapshot_, q.*
+      FROM (SELECT pg_current_snapshot()::text AS snapshot_) v
+      LEFT JOIN LATERAL ({_PROVINCE_ROWS}) q ON true
     """
 )
 
+# What province_as_of gives when the snapshot is the one the caller holds an answer for.
+UNCHANGED = object()
 
-def province_as_of(conn, *, province_code, as_of):
-    """(province {code, name}, national target, its regencies as regency_as_of gives one) in one
-    statement; None when there is no such province.
+
+def province_as_of(conn, *, province_code, as_of, unless_snapshot=None):
+    """(the statement's snapshot, what it found) in one statement. What it found: (province {code, name},
+    national target, its regencies as regency_as_of gives one); None when there is no such province;
+    UNCHANGED, with nothing read, when the snapshot is `unless_snapshot` (that of an answer kept:
+    answers.py), whose answer is then the answer.
 
     Each regency is the statement's row as it came, so it also holds the province's columns
     (province_code_, province_name_, target_percent_): copying the rows into dicts of their own cost
@@ -120,15 +133,18 @@ def province_as_of(conn, *, province_code, as_of):
     with conn.cursor() as cur:
         cur.execute(
             _PROVINCE_AS_OF,
-            {"as_of": as_of, "province": province_code},
+            {"as_of": as_of, "province": province_code, "unless_snapshot": unless_snapshot},
         )
         rows = cur.fetchall()
-    if not rows:
-        return None
     first = rows[0]
+    snapshot = first["snapshot_"]
+    if snapshot == unless_snapshot:
+        return snapshot, UNCHANGED
+    if first["province_code_"] is None:
+        return snapshot, None
     province = {"code": first["province_code_"], "name": first["province_name_"]}
     regencies = [row for row in rows if row["code"] is not None]
-    return province, first["target_percent_"], regencies
+    return snapshot, (province, first["target_percent_"], regencies)
 
 
 _REGENCY_COLUMNS = ("code", "name", "kind", "province_code", "eligible_population", "recorded", "last_reported_on")

@@ -1,7 +1,9 @@
 """Coverage against the national target: per regency, per province, nationwide, and over time.
 
-Every answer is computed from the stored rows at the time of the request (no cache, no rebuild),
-carries an ETag, and is also given as CSV to a client that asks for text/csv.
+Every answer is computed from the stored rows at the time of the request, carries an ETag, and is
+also given as CSV to a client that asks for text/csv. The province answer is also kept with the
+database snapshot it was computed in, and sent again while a statement finds the same snapshot
+(answers.py): the same rows, so the same answer.
 """
 import csv
 import datetime as dt
@@ -13,10 +15,11 @@ from http import HTTPStatus
 from flask import Blueprint, current_app, request
 
 from .. import db
+from ..answers import Answer
 from ..auth import requires
 from ..errors import ApiError, NotFound
 from ..regions import queries as regions
-from ..web import json_response, load_query
+from ..web import encoded_with_etag, json_response, load_query
 from . import queries, rules
 from .schemas import (
     HISTORY_POINT_FIELDS,
@@ -78,14 +81,19 @@ def _csv_response(rows, columns):
     return response
 
 
-def _answer(payload, *, rows, columns):
+def _answer(payload, *, rows, columns, kept=None):
     """The JSON payload, or its rows as CSV (a header line of the field names) when the client asks for it.
 
-    rows is iterated only for CSV: a generator spares a JSON answer from building them.
+    rows is iterated only for CSV: a generator spares a JSON answer from building them. `kept` is
+    the payload's Answer (answers.py), which keeps its JSON once written.
     """
     if _wants_csv():
         return _csv_response(rows, columns)
-    return json_response(payload, headers={"Vary": "Accept"})
+    if kept is None:
+        return json_response(payload, headers={"Vary": "Accept"})
+    if kept.written is None:
+        kept.written = encoded_with_etag(payload)
+    return json_response(payload, headers={"Vary": "Accept"}, written=kept.written)
 
 
 def _province_or_404(conn, code):
@@ -140,25 +148,36 @@ def national_coverage():
 def province_coverage(code):
     query = load_query(ProvinceCoverageQuery)
     as_of = query["as_of"]
+    question = ("province", code, as_of, query["sort"])
+    answers = current_app.extensions["ktpel_answers"]
+    kept = answers.get(question)
     with db.reading() as conn:
-        found = queries.province_as_of(conn, province_code=code, as_of=as_of)
-    if found is None:
+        snapshot, found = queries.province_as_of(conn, province_code=code, as_of=as_of,
+                                                 unless_snapshot=kept.snapshot if kept else None)
+    if found is queries.UNCHANGED:
+        answer = kept
+    elif found is None:
         raise NotFound(f"There is no province {code}.")
+    else:
+        answer = answers.keep(question, Answer(snapshot, _province_payload(found, as_of=as_of, sort=query["sort"])))
+    return _answer(answer.payload, rows=({"as_of": as_of, **row} for row in answer.payload["regencies"]),
+                   columns=("as_of",) + REGENCY_ROW_FIELDS, kept=answer)
+
+
+def _province_payload(found, *, as_of, sort):
     province, target, regencies = found
     stale_after_days = _stale_after_days()
     rows = [
         rules.regency_row(r, as_of=as_of, target_percent=target, stale_after_days=stale_after_days)
         for r in regencies
     ]
-    payload = {
+    return {
         "as_of": as_of,
         "province": {"code": province["code"], "name": province["name"]},
         "target_percent": target,
         "totals": rules.rollup_totals(rules.rollup_counts(regencies), target_percent=target),
-        "regencies": _sorted_rows(rows, query["sort"]),
+        "regencies": _sorted_rows(rows, sort),
     }
-    return _answer(payload, rows=({"as_of": as_of, **row} for row in payload["regencies"]),
-                   columns=("as_of",) + REGENCY_ROW_FIELDS)
 
 
 @blueprint.get("/v1/regencies/<code>/coverage")
