@@ -6,8 +6,8 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, security, wire_errors
-from .answers import Answers
 from .config import Settings
+from .coverage.kept import KeptAnswers
 from .db import make_pool, release_request_connection
 from .errors import NotFound, register_error_handlers
 from .web import ServiceJSONProvider, ServiceResponse
@@ -31,7 +31,7 @@ def create_app(settings=None):
     write_pool = make_pool(settings, settings.database_url)
     read_pool = make_pool(settings, settings.database_read_url) if settings.database_read_url else write_pool
     app.extensions["ktpel_pools"] = {"write": write_pool, "read": read_pool}
-    app.extensions["ktpel_answers"] = Answers()  # answers kept with their snapshots (answers.py)
+    app.extensions["ktpel_kept_answers"] = KeptAnswers()  # coverage answers and their snapshots (coverage/kept.py)
     app.teardown_request(release_request_connection)  # the connection a key check kept (db.py)
 
     register_error_handlers(app)

@@ -282,14 +282,15 @@ def _matches(header_value, etag):
     return "*" in candidates or etag in candidates or f"W/{etag}" in candidates
 
 
-def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True, written=None):
+def json_response(payload, status=HTTPStatus.OK, *, headers=None, etag=True, body_and_etag=None):
     """A JSON answer; with an ETag, a GET that sends a matching If-None-Match gets 304.
 
-    written: (body, ETag) of the payload written before (encoded_with_etag), to send as they are.
+    body_and_etag: instead of the payload (None then), its JSON body and ETag written before
+    (encoded_with_etag), sent as they are.
     """
     from flask import current_app
 
-    body, tag = written or (encoded(payload), None)
+    body, tag = body_and_etag or (encoded(payload), None)
     response = current_app.response_class(body, status=int(status), mimetype=JSON_MIMETYPE)
     if etag:
         tag = tag or _etag_of_body(body)

@@ -92,7 +92,7 @@ def regency_as_of(conn, *, regency_code, as_of, earlier):
 
 
 # The province's rows, unless the statement's snapshot is %(unless_snapshot)s: then the condition,
-# which names no row, stops the whole plan before it reads anything (answers.py).
+# which names no row, stops the whole plan before it reads anything (kept.py).
 _PROVINCE_ROWS = f"""
     SELECT p.code AS province_code_, p.name AS province_name_,
            {_lateral(_TARGET_AS_OF, day="%(as_of)s")} AS target_percent_,
@@ -103,7 +103,7 @@ _PROVINCE_ROWS = f"""
       LEFT JOIN regency r ON r.province_code = p.code
       LEFT JOIN LATERAL {_lateral(_POPULATION_AS_OF, regency="r.code", day="%(as_of)s")} ep ON true
       {_EFFECTIVE_JOINS}
-     WHERE p.code = %(province)s AND v.snapshot_ IS DISTINCT FROM %(unless_snapshot)s
+     WHERE p.code = %(province)s AND (v.snapshot_ = %(unless_snapshot)s) IS NOT TRUE
      ORDER BY r.code
 """
 
@@ -111,7 +111,9 @@ _PROVINCE_AS_OF = Prepared(
     "province_as_of",
     f"""
     SELECT v.snapshot_, q.*
-      FROM (SELECT pg_current_snapshot()::text AS snapshot_) v
+      FROM (SELECT CASE WHEN NOT (SELECT pg_is_in_recovery())
+                        THEN pg_postmaster_start_time()::text || ' ' || pg_current_snapshot()::text
+                    END AS snapshot_) v
       LEFT JOIN LATERAL ({_PROVINCE_ROWS}) q ON true
     """
 )
@@ -121,10 +123,10 @@ UNCHANGED = object()
 
 
 def province_as_of(conn, *, province_code, as_of, unless_snapshot=None):
-    """(the statement's snapshot, what it found) in one statement. What it found: (province {code, name},
-    national target, its regencies as regency_as_of gives one); None when there is no such province;
-    UNCHANGED, with nothing read, when the snapshot is `unless_snapshot` (that of an answer kept:
-    answers.py), whose answer is then the answer.
+    """(the statement's snapshot as kept.py keeps it, or None on a standby; what it found) in one
+    statement. What it found: (province {code, name}, national target, its regencies as regency_as_of
+    gives one); None when there is no such province; UNCHANGED, with nothing read, when the snapshot
+    is `unless_snapshot` (a kept answer's), whose answer is then the answer.
 
     Each regency is the statement's row as it came, so it also holds the province's columns
     (province_code_, province_name_, target_percent_): copying the rows into dicts of their own cost
@@ -138,7 +140,7 @@ def province_as_of(conn, *, province_code, as_of, unless_snapshot=None):
         rows = cur.fetchall()
     first = rows[0]
     snapshot = first["snapshot_"]
-    if snapshot == unless_snapshot:
+    if snapshot is not None and snapshot == unless_snapshot:
         return snapshot, UNCHANGED
     if first["province_code_"] is None:
         return snapshot, None

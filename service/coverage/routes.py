@@ -1,9 +1,9 @@
 """Coverage against the national target: per regency, per province, nationwide, and over time.
 
 Every answer is computed from the stored rows at the time of the request, carries an ETag, and is
-also given as CSV to a client that asks for text/csv. The province answer is also kept with the
-database snapshot it was computed in, and sent again while a statement finds the same snapshot
-(answers.py): the same rows, so the same answer.
+also given as CSV to a client that asks for text/csv. A province answer is also kept with the
+database snapshot it was computed in, and sent again while its statement finds the same snapshot
+(kept.py): the same rows, so the same answer.
 """
 import csv
 import datetime as dt
@@ -15,12 +15,12 @@ from http import HTTPStatus
 from flask import Blueprint, current_app, request
 
 from .. import db
-from ..answers import Answer
 from ..auth import requires
 from ..errors import ApiError, NotFound
 from ..regions import queries as regions
 from ..web import encoded_with_etag, json_response, load_query
 from . import queries, rules
+from .kept import KeptAnswer
 from .schemas import (
     HISTORY_POINT_FIELDS,
     PROVINCE_ROW_FIELDS,
@@ -84,16 +84,16 @@ def _csv_response(rows, columns):
 def _answer(payload, *, rows, columns, kept=None):
     """The JSON payload, or its rows as CSV (a header line of the field names) when the client asks for it.
 
-    rows is iterated only for CSV: a generator spares a JSON answer from building them. `kept` is
-    the payload's Answer (answers.py), which keeps its JSON once written.
+    rows is iterated only for CSV: a generator spares a JSON answer from building them. `kept`, the
+    payload's KeptAnswer, keeps its JSON and ETag once written.
     """
     if _wants_csv():
         return _csv_response(rows, columns)
     if kept is None:
         return json_response(payload, headers={"Vary": "Accept"})
-    if kept.written is None:
-        kept.written = encoded_with_etag(payload)
-    return json_response(payload, headers={"Vary": "Accept"}, written=kept.written)
+    if kept.body_and_etag is None:
+        kept.body_and_etag = encoded_with_etag(payload)
+    return json_response(None, headers={"Vary": "Accept"}, body_and_etag=kept.body_and_etag)
 
 
 def _province_or_404(conn, code):
@@ -149,8 +149,8 @@ def province_coverage(code):
     query = load_query(ProvinceCoverageQuery)
     as_of = query["as_of"]
     question = ("province", code, as_of, query["sort"])
-    answers = current_app.extensions["ktpel_answers"]
-    kept = answers.get(question)
+    kept_answers = current_app.extensions["ktpel_kept_answers"]
+    kept = kept_answers.get(question)
     with db.reading() as conn:
         snapshot, found = queries.province_as_of(conn, province_code=code, as_of=as_of,
                                                  unless_snapshot=kept.snapshot if kept else None)
@@ -159,7 +159,9 @@ def province_coverage(code):
     elif found is None:
         raise NotFound(f"There is no province {code}.")
     else:
-        answer = answers.keep(question, Answer(snapshot, _province_payload(found, as_of=as_of, sort=query["sort"])))
+        answer = KeptAnswer(snapshot, _province_payload(found, as_of=as_of, sort=query["sort"]))
+        if snapshot is not None:
+            kept_answers.keep(question, answer)
     return _answer(answer.payload, rows=({"as_of": as_of, **row} for row in answer.payload["regencies"]),
                    columns=("as_of",) + REGENCY_ROW_FIELDS, kept=answer)
 
