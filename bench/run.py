@@ -254,12 +254,10 @@ class Bench:
         """
         if "healthz" not in self.rows:
             raise SystemExit("the stack scenario is measured against healthz: add healthz to --only")
+        provinces = sql_floor.province_statements(self.url, self.reader, self.provinces)
+        prepares = dict(sql_floor.RecordingCursor.prepared)  # each recording starts its own list
         submitters = [(code, token) for code, token, _ in self.submitters]
         submissions = sql_floor.submission_statements(self.url, submitters, self.loaded["last_day"])
-        prepares = dict(sql_floor.RecordingCursor.prepared)  # each recording starts its own list
-        # Recorded after the POSTs, so that, as in the province scenario, nothing is written between an
-        # answer and its statement's replay: each carries the snapshot of the answer kept (service/answers.py).
-        provinces = sql_floor.province_statements(self.url, self.reader, self.provinces)
         prepares.update(sql_floor.RecordingCursor.prepared)
         with tempfile.NamedTemporaryFile("w", prefix="ktpel-bench-stack-", suffix=".json") as spec:
             stack_floor.write_spec(spec.name, url=self.url, prepares=prepares.values(),

@@ -80,14 +80,27 @@ def _compound(sql):
     return sql.strip().rstrip(";").replace(";\n", "\\;\n") + ";\n"
 
 
+# The last value of a province statement: the snapshot of the answer the app kept (coverage/kept.py).
+_KEPT_SNAPSHOT = re.compile(r"(EXECUTE province_as_of_\w+\(.*, )'[^']*'\)\s*\Z", re.S)
+_NOW = "pg_postmaster_start_time()::text || ' ' || pg_current_snapshot()::text"
+
+
 def province_statements(url, reader_token, provinces):
-    """{province: the query strings its answer sends}: one, the answer's statement carrying the key check."""
+    """{province: the query strings its answer sends}: one, the answer's statement carrying the key check.
+
+    Recorded the second time, so the statement carries the snapshot of the answer the app kept the
+    first time. A replay sends in its place the snapshot the server has when it runs (as the
+    statement writes it), as the service's own next request would after any commit: so a replay
+    is the answer of a province that has not changed, whatever commits on the server meanwhile.
+    """
     headers = {"Authorization": f"Bearer {reader_token}"}
     calls = [lambda client, p=p: client.get(f"/v1/provinces/{p}/coverage", headers=headers) for p in provinces]
     out = {}
     for province, (sent, answer) in zip(provinces, _recorded(url, calls), strict=True):
         assert answer.status_code == 200 and len(sent) == 1, (answer.status_code, [s[:80] for s in sent])
-        out[province] = sent
+        replayed, found = _KEPT_SNAPSHOT.subn(rf"\1({_NOW}))", sent[0])
+        assert found == 1, sent[0][-200:]
+        out[province] = [replayed]
     return out
 
 
