@@ -45,8 +45,11 @@ class KeptAnswers:
     def get(self, question):
         return self._answers.get(question)
 
+    def clear(self):
+        self._answers.clear()
+
     def keep(self, question, answer):
         if len(self._answers) >= self._max:
-            self._answers.clear()
+            self.clear()
         self._answers[question] = answer
         return answer
