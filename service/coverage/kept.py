@@ -29,7 +29,7 @@ MAX_ANSWERS = 256
 
 @dataclass
 class KeptAnswer:
-    snapshot: str  # the server's start time and the statement's snapshot, as the statement wrote them
+    snapshot: str | None  # the server's start time and the statement's snapshot as it wrote them; None on a standby
     payload: dict
     body_and_etag: tuple | None = None  # the payload's JSON and its ETag, once first sent
 
