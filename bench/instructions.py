@@ -9,7 +9,7 @@ same warm-up. (total(N) - total(M)) / (N - M) is what one request costs; start-u
 warm-up cancel out. PostgreSQL's work is in its own processes and is not counted; gunicorn's
 HTTP parsing is not either (the app is called as gunicorn calls it).
 
-    python -m bench.instructions                        # every scenario; about 2 minutes
+    python -m bench.instructions                        # every scenario; 1-2 minutes each
     python -m bench.instructions --only province --profile   # also cProfile's top functions
 
 The figures repeat within about 0.5% on one machine; compare them between commits run on the
@@ -32,7 +32,7 @@ from service import create_app
 from service.clock import today
 from service.config import Settings
 
-from . import dataset
+from . import dataset, queries
 
 WARM_UP = 300
 SCENARIOS = ("healthz", "registry", "province", "regency", "nation", "submission")
@@ -172,9 +172,8 @@ def main(argv=None):
 def _first_regency(url):
     conn = dataset.connect(url)
     try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT min(code) AS code FROM regency")
-            return cur.fetchone()["code"]
+        with conn:
+            return queries.regency_codes(conn, limit=1)[0]
     finally:
         conn.close()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from service.coverage.queries import SNAPSHOT_NOW
 from service.db import DictRowCursor
 
 from .explain import client_with_cursor
@@ -82,7 +83,6 @@ def _compound(sql):
 
 # The last value of a province statement: the snapshot of the answer the app kept (coverage/kept.py).
 _KEPT_SNAPSHOT = re.compile(r"(EXECUTE province_as_of_\w+\(.*, )'[^']*'\)\s*\Z", re.S)
-_NOW = "pg_postmaster_start_time()::text || ' ' || pg_current_snapshot()::text"
 
 
 def province_statements(url, reader_token, provinces):
@@ -98,7 +98,7 @@ def province_statements(url, reader_token, provinces):
     out = {}
     for province, (sent, answer) in zip(provinces, _recorded(url, calls), strict=True):
         assert answer.status_code == 200 and len(sent) == 1, (answer.status_code, [s[:80] for s in sent])
-        replayed, found = _KEPT_SNAPSHOT.subn(rf"\1({_NOW}))", sent[0])
+        replayed, found = _KEPT_SNAPSHOT.subn(rf"\1({SNAPSHOT_NOW}))", sent[0])
         assert found == 1, sent[0][-200:]
         out[province] = [replayed]
     return out

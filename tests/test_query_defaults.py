@@ -15,6 +15,8 @@ from service import web
 from service.clock import today
 from service.coverage.schemas import HistoryQuery, ProvinceCoverageQuery
 
+from .coverage_world import put_province, put_regency
+
 
 def _service_schemas():
     for module in pkgutil.walk_packages(service.__path__, "service."):
@@ -74,8 +76,6 @@ def test_the_schemas_are_found_and_only_plain_ones_skip_marshmallow():
     ("/v1/regencies/62.09/coverage", "/v1/regencies/62.09/coverage?as_of={today}"),
 ])
 def test_an_answer_without_parameters_is_the_answer_with_their_defaults(db, client, reader, bare, spelled_out):
-    from .coverage_world import put_province, put_regency
-
     put_province(db, "62", "Kalimantan Tengah")
     put_regency(db, "62.09", name="Lamandau")
     without = client.get(bare, headers=reader)

@@ -91,6 +91,10 @@ def regency_as_of(conn, *, regency_code, as_of, earlier):
     return regency, row["target_percent_"], reported
 
 
+# The text a statement keeps its answer with (kept.py): the server's start time and the statement's
+# snapshot. Also what the bench's replays send in place of a kept answer's (bench/sql_floor.py).
+SNAPSHOT_NOW = "pg_postmaster_start_time()::text || ' ' || pg_current_snapshot()::text"
+
 # The province's rows, unless the statement's snapshot is %(unless_snapshot)s: then the condition,
 # which names no row, stops the whole plan before it reads anything (kept.py).
 _PROVINCE_ROWS = f"""
@@ -111,9 +115,7 @@ _PROVINCE_AS_OF = Prepared(
     "province_as_of",
     f"""
     SELECT v.snapshot_, q.*
-      FROM (SELECT CASE WHEN NOT (SELECT pg_is_in_recovery())
-                        THEN pg_postmaster_start_time()::text || ' ' || pg_current_snapshot()::text
-                    END AS snapshot_) v
+      FROM (SELECT CASE WHEN NOT (SELECT pg_is_in_recovery()) THEN {SNAPSHOT_NOW} END AS snapshot_) v
       LEFT JOIN LATERAL ({_PROVINCE_ROWS}) q ON true
     """
 )
