@@ -7,7 +7,9 @@ made by hand, against a scratch database holding the smoke dataset (province 62,
 run twice under `valgrind --tool=callgrind` with N and with M requests of one scenario after the
 same warm-up. (total(N) - total(M)) / (N - M) is what one request costs; start-up, imports and
 warm-up cancel out. PostgreSQL's work is in its own processes and is not counted; gunicorn's
-HTTP parsing is not either (the app is called as gunicorn calls it).
+HTTP parsing is not either (the app is called as gunicorn calls it). province-public is the
+province answer with PUBLIC_READ on and no key sent: beside province, what checking the key
+costs the worker (PostgreSQL's part of it is not counted).
 
     python -m bench.instructions                        # every scenario; 1-2 minutes each
     python -m bench.instructions --only province --profile   # also cProfile's top functions
@@ -35,7 +37,7 @@ from service.config import Settings
 from . import dataset, queries
 
 WARM_UP = 300
-SCENARIOS = ("healthz", "registry", "province", "regency", "nation", "submission")
+SCENARIOS = ("healthz", "registry", "province", "province-public", "regency", "nation", "submission")
 
 
 class Requests:
@@ -54,8 +56,9 @@ class Requests:
             return _environ("GET", "/healthz")
         if self.scenario == "registry":
             return _environ("GET", f"/v1/regencies/{self.regency}", token=self.reader)
-        if self.scenario == "province":
-            return _environ("GET", f"/v1/provinces/{self.regency[:2]}/coverage", token=self.reader)
+        if self.scenario in ("province", "province-public"):
+            token = None if self.scenario == "province-public" else self.reader  # PUBLIC_READ: no key sent
+            return _environ("GET", f"/v1/provinces/{self.regency[:2]}/coverage", token=token)
         if self.scenario == "regency":
             return _environ("GET", f"/v1/regencies/{self.regency}/coverage", token=self.reader)
         if self.scenario == "nation":
@@ -94,7 +97,8 @@ def _child(args):
     """One process: warm up, then `--requests` requests (the part valgrind's difference keeps)."""
     import logging
     logging.disable(logging.CRITICAL)  # the log line is still built; only its write to stderr is not counted
-    app = create_app(Settings(database_url=args.database_url, pool_max=2))
+    app = create_app(Settings(database_url=args.database_url, pool_max=2,
+                              public_read=args.scenario == "province-public"))
     requests = Requests(args.scenario, reader=args.reader, submitter=args.submitter, regency=args.regency)
     for _ in range(WARM_UP):
         _call(app, requests.environ())
