@@ -2,6 +2,7 @@
 
 The counts are made by the database from a hash of (regency, day), so every run loads the same world.
 """
+import psycopg2.errors
 
 # A deterministic uniform number in [0, 1) from a text key.
 _UNIFORM = "((hashtextextended({key}, 7) & 1048575)::float8 / 1048576.0)"
@@ -130,6 +131,17 @@ def vacuum_analyze(conn):
     (autovacuum would get there on a live system; a bench must not wait for it)."""
     with conn.cursor() as cur:
         cur.execute("VACUUM (ANALYZE)")
+
+
+def checkpoint(conn):
+    """CHECKPOINT: what the load left in PostgreSQL's buffers goes to disk now, not during the first
+    scenarios. False where the role may not (a superuser may, and from PostgreSQL 15 pg_checkpoint)."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CHECKPOINT")
+    except psycopg2.errors.InsufficientPrivilege:
+        return False
+    return True
 
 
 def loaded_span(conn):
