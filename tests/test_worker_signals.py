@@ -1,4 +1,4 @@
-"""A worker told to quit exits at once, also when told twice: Ctrl-C on `make run` or `ktpel-coverage serve`.
+"""Stopping the service: SIGTERM lets a write in flight finish; a worker told to quit exits at once, also twice.
 
 A terminal's Ctrl-C sends SIGINT to gunicorn's master and to every worker, and the master then
 sends each worker SIGQUIT: two quit signals microseconds apart. gunicorn's gthread worker shut
@@ -21,6 +21,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from service.config import Settings
 from service.server import gunicorn_options, quit_at_once, worker_booted
+from service.submissions import queries as submissions
 
 from .gunicorn_process import Served
 
@@ -41,6 +42,42 @@ def _wait_until_gone(pids, seconds):
     while time.monotonic() < deadline and any(_running(pid) for pid in pids):
         time.sleep(0.05)
     return [pid for pid in pids if _running(pid)]
+
+
+def test_sigterm_lets_a_write_in_flight_finish_and_answer_before_the_service_stops(database_url, make_key, db):
+    """systemd, Docker and a rolling deploy stop the service with SIGTERM: nothing in flight is lost."""
+    admin, office = make_key("admin"), make_key("submitter", "62")
+    with Served(database_url, workers=1) as served:
+        assert served.request("PUT", "/v1/provinces/62", body={"name": "Kalimantan Tengah"},
+                              headers=admin).status == 201
+        assert served.request("PUT", "/v1/regencies/62.09", headers=admin,
+                              body={"name": "Lamandau", "kind": "kabupaten", "province_code": "62"}).status == 201
+        with db, db.cursor() as cur:  # the regency's write lock, held here: the POST waits inside its transaction
+            submissions.lock_regencies(db, codes=["62.09"])
+            answers = []
+            post = threading.Thread(target=lambda: answers.append(served.request(
+                "POST", "/v1/submissions", headers=office, timeout=30,
+                body={"regency_code": "62.09", "as_of": "2016-06-30", "recorded": 90_000})))
+            post.start()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                cur.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                if cur.fetchone()["n"]:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the POST never waited for the regency's lock")
+            served.process.send_signal(signal.SIGTERM)
+            time.sleep(1)
+            assert served.process.poll() is None  # the master waits for the worker, which waits for the write
+        post.join(timeout=30)  # the lock let go: the POST goes on
+        served.process.wait(timeout=30)
+    assert answers[0].status == 201, answers[0].body
+    with db, db.cursor() as cur:
+        cur.execute("SELECT id::text AS id, recorded FROM submission WHERE regency_code = '62.09'")
+        assert cur.fetchall() == [{"id": answers[0].json()["id"], "recorded": 90_000}]
+    assert "SIGKILL" not in served.log_text()
 
 
 def test_a_worker_told_twice_to_quit_exits_at_once(database_url):
