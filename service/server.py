@@ -2,15 +2,14 @@
 import gc
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.workers import gthread
 from gunicorn.workers.base import Worker
-from gunicorn.workers.gthread import ThreadWorker
 
 from .logs import JsonFormatter
 
@@ -23,7 +22,7 @@ def gunicorn_options(settings):
     return {
         "bind": f"{s.host}:{s.port}",
         "workers": s.web_concurrency,
-        "worker_class": s.worker_class,
+        "worker_class": WORKER_CLASSES.get(s.worker_class, s.worker_class),
         "threads": s.threads,
         "timeout": s.worker_timeout_seconds,
         "graceful_timeout": s.graceful_timeout_seconds,
@@ -36,7 +35,7 @@ def gunicorn_options(settings):
         "errorlog": "-",
         "logger_class": JsonLogger,
         "child_exit": child_exit,
-        "post_worker_init": worker_booted,
+        "post_worker_init": freeze_what_the_worker_keeps,
     }
 
 
@@ -49,14 +48,8 @@ class JsonLogger(Logger):
             handler.setFormatter(JsonFormatter())
 
 
-def worker_booted(worker):
-    """gunicorn's post_worker_init: the worker has built its app and its signal handlers, and is about to serve."""
-    freeze_what_the_worker_keeps()
-    quit_at_once(worker)
-
-
-def freeze_what_the_worker_keeps():
-    """Keep what the worker will hold for life out of the collector's way.
+def freeze_what_the_worker_keeps(worker):
+    """The worker has built its app: keep what it will hold for life out of the collector's way.
 
     The modules, the app, its routes and schemas live as long as the worker, about 40,000
     objects, and every full collection walked them all while the worker's threads waited for the
@@ -68,32 +61,34 @@ def freeze_what_the_worker_keeps():
     gc.freeze()
 
 
-def quit_at_once(worker):
-    """SIGINT and SIGQUIT make a gthread worker exit at once, and a second one changes nothing.
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker, but SIGINT and SIGQUIT make it exit at once, and a second one changes nothing.
 
-    gunicorn's gthread worker shuts its thread pool down in the handler of either signal, inside
-    the pool's lock. Ctrl-C in a terminal (`make run`) sends SIGINT to the master and to every
-    worker, and the master then sends each worker SIGQUIT: when the second handler ran while the
-    first held that lock, or the one handler while the worker's main thread was handing a
-    request to the pool (CPython issue 121649), it waited for the lock for ever, until the
-    master killed the worker GRACEFUL_TIMEOUT_SECONDS later ("was sent SIGKILL! Perhaps out of
-    memory?"; tests/test_worker_signals.py). Here either signal runs gunicorn's quit common to
-    every worker class (the worker_int hook, then exit) without that shutdown, once: the pool's
-    threads still finish what they hold when the process exits, as they did after it.
-    SIGTERM (a graceful stop: systemd, Docker) never touched the pool and is left as it is.
+    gunicorn's shuts its thread pool down in the handler of either signal, inside the pool's
+    lock. Ctrl-C in a terminal (`make run`) sends SIGINT to the master and to every worker, and
+    the master then sends each worker SIGQUIT: when the second handler ran while the first held
+    that lock, or the one handler while the worker's main thread was handing a request to the
+    pool (CPython issue 121649), it waited for the lock for ever, until the master killed the
+    worker GRACEFUL_TIMEOUT_SECONDS later ("was sent SIGKILL! Perhaps out of memory?";
+    tests/test_worker_signals.py). Here either signal runs gunicorn's quit common to every worker
+    class (the worker_int hook, then exit) without that shutdown, once: the pool's threads still
+    finish what they hold when the process exits, as they did after it. The handler is gunicorn's
+    own method, so it is in place from the moment the worker sets its signals, before it builds
+    the app. SIGTERM (a graceful stop: systemd, Docker) never touched the pool and is as it was.
     """
-    if not isinstance(worker, ThreadWorker):
-        return
-    quitting = []
 
-    def handle_quit(sig, frame):
-        if quitting:
+    _quitting = False
+
+    def handle_quit(self, sig, frame):
+        if self._quitting:
             return  # on its way out already
-        quitting.append(sig)
-        Worker.handle_quit(worker, sig, frame)
+        self._quitting = True
+        Worker.handle_quit(self, sig, frame)
 
-    for sig in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(sig, handle_quit)
+
+# WORKER_CLASS names gunicorn's worker classes; these are the service's versions of them.
+# (gunicorn runs WORKER_CLASS=sync with THREADS above 1 as its own gthread worker.)
+WORKER_CLASSES = {"gthread": f"{__name__}.{ThreadWorker.__qualname__}"}
 
 
 def child_exit(server, worker):

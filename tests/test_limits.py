@@ -5,6 +5,7 @@ import time
 
 import pytest
 import yaml
+from gunicorn.workers.sync import SyncWorker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.urls import iri_to_uri
@@ -12,7 +13,7 @@ from werkzeug.urls import iri_to_uri
 from service import web
 from service.config import Settings
 from service.limits import BATCH_ENDPOINTS
-from service.server import CoverageServer, gunicorn_options
+from service.server import CoverageServer, ThreadWorker, gunicorn_options
 
 from .conftest import count_rows
 from .contract import SPEC
@@ -107,7 +108,7 @@ def test_gunicorn_takes_its_settings_from_the_environment():
     assert (cfg.max_requests, cfg.max_requests_jitter) == (500, 50)
     assert cfg.forwarded_allow_ips == ["10.0.0.7"]
     assert cfg.address == [("127.0.0.1", 9001)]
-    assert cfg.worker_class_str == "gthread"
+    assert cfg.worker_class is ThreadWorker  # gthread, with the service's quit (server.ThreadWorker)
     assert cfg.accesslog is None
     assert cfg.settings["control_socket_disable"].get() is True
 
@@ -116,7 +117,8 @@ def test_gunicorn_defaults_recycle_workers_with_jitter_and_trust_only_loopback()
     options = gunicorn_options(Settings())
     assert options["max_requests"] > 0 and 0 < options["max_requests_jitter"] < options["max_requests"]
     assert options["forwarded_allow_ips"] == "127.0.0.1,::1"
-    assert options["worker_class"] == "gthread"
+    assert options["worker_class"] == "service.server.ThreadWorker"
+    assert CoverageServer(Settings(worker_class="sync", threads=1)).cfg.worker_class is SyncWorker
 
 
 def test_a_worker_freezes_what_it_holds_once_its_app_is_built():
