@@ -55,8 +55,10 @@ def migrate(url):
 
 def serve(url, worker_class):
     port = free_port()
+    # One thread for sync: gunicorn runs a sync worker with more than one thread as gthread.
+    threads = 1 if worker_class == "sync" else THREADS
     env = dict(os.environ, DATABASE_URL=url, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY=str(WORKERS),
-               THREADS=str(THREADS), WORKER_CLASS=worker_class, LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL","WARNING"))
+               THREADS=str(threads), WORKER_CLASS=worker_class, LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL","WARNING"))
     process = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -128,7 +130,7 @@ def main():
     url, server = database_url()
     migrate(url)
     token = admin_token(url)
-    print(f"{WORKERS} workers, {THREADS} threads (gthread); {FAST_REQUESTS} GET /readyz per row, "
+    print(f"{WORKERS} workers, sync with 1 thread, gthread with {THREADS}; {FAST_REQUESTS} GET /readyz per row, "
           f"timeout {FAST_TIMEOUT}s; slow clients send their {args.slow} a byte every 0.2 s")
     print(f"{'model':8} {'slow':>4} {'median ms':>10} {'p90 ms':>8} {'failed':>6} {'x baseline':>10}")
     for worker_class in ("sync", "gthread"):
