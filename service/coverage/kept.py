@@ -52,4 +52,3 @@ class KeptAnswers:
         if len(self._answers) >= self._max:
             self.clear()
         self._answers[question] = answer
-        return answer
