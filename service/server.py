@@ -4,7 +4,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -63,59 +62,22 @@ def freeze_what_the_worker_keeps(worker):
 
 
 class ThreadWorker(gthread.ThreadWorker):
-    """gunicorn's gthread worker, but it leaves a new connection to a worker holding fewer, and it quits at once.
+    """gunicorn's gthread worker, but SIGINT and SIGQUIT make it exit at once, and a second one changes nothing.
 
-    **New connections.** Every worker waits on the one listening socket, and the first awake
-    takes what is there: when a client opened a few keep-alive connections at once, one worker
-    often took them all, then served them on one core with the others idle (four connections of
-    wrk: 5 times in 28 on one worker, at a third of the throughput; bench/RESULTS.md, round 10).
-    Here a worker holding connections, woken by a new one, first leaves it for
-    ACCEPT_WAIT_PER_CONNECTION for each it holds (at most ACCEPT_WAIT_MAX), so that a worker
-    holding fewer takes it; if none has when the wait is over, this worker takes it (one
-    connection for each wait). A worker holding none takes it at once, as gunicorn's does, and so does the
-    only worker of a service that runs one.
-
-    **Quitting.** gunicorn's shuts its thread pool down in the handler of SIGINT and SIGQUIT,
-    inside the pool's lock. Ctrl-C in a terminal (`make run`) sends SIGINT to the master and to
-    every worker, and the master then sends each worker SIGQUIT: when the second handler ran
-    while the first held that lock, or the one handler while the worker's main thread was
-    handing a request to the pool (CPython issue 121649), it waited for the lock for ever, until
-    the master killed the worker GRACEFUL_TIMEOUT_SECONDS later ("was sent SIGKILL! Perhaps out
-    of memory?"; tests/test_worker_signals.py). Here either signal runs gunicorn's quit common to
-    every worker class (the worker_int hook, then exit) without that shutdown, once: the pool's
-    threads still finish what they hold when the process exits, as they did after it. The
-    handler is gunicorn's own method, so it is in place from the moment the worker sets its
-    signals, before it builds the app. SIGTERM (a graceful stop: systemd, Docker) never touched
-    the pool and is as it was.
+    gunicorn's shuts its thread pool down in the handler of either signal, inside the pool's
+    lock. Ctrl-C in a terminal (`make run`) sends SIGINT to the master and to every worker, and
+    the master then sends each worker SIGQUIT: when the second handler ran while the first held
+    that lock, or the one handler while the worker's main thread was handing a request to the
+    pool (CPython issue 121649), it waited for the lock for ever, until the master killed the
+    worker GRACEFUL_TIMEOUT_SECONDS later ("was sent SIGKILL! Perhaps out of memory?";
+    tests/test_worker_signals.py). Here either signal runs gunicorn's quit common to every worker
+    class (the worker_int hook, then exit) without that shutdown, once: the pool's threads still
+    finish what they hold when the process exits, as they did after it. The handler is gunicorn's
+    own method, so it is in place from the moment the worker sets its signals, before it builds
+    the app. SIGTERM (a graceful stop: systemd, Docker) never touched the pool and is as it was.
     """
 
-    ACCEPT_WAIT_PER_CONNECTION = 0.002  # seconds
-    ACCEPT_WAIT_MAX = 0.01
-
     _quitting = False
-    _accept_from = 0.0  # (monotonic) until then, new connections are left to other workers
-    _accept_until = 0.0  # from _accept_from until then, they are taken without leaving them first
-
-    def accept(self, listener):
-        now = time.monotonic()
-        if now < self._accept_from:
-            return  # another listening socket's event, from the same wake-up
-        if self.nr_conns and now >= self._accept_until and self.cfg.workers > 1:
-            wait = min(self.nr_conns * self.ACCEPT_WAIT_PER_CONNECTION, self.ACCEPT_WAIT_MAX)
-            self._accept_from, self._accept_until = now + wait, now + 2 * wait
-            self.set_accept_enabled(False)
-            return
-        self._accept_until = 0.0  # one connection for each wait
-        super().accept(listener)
-
-    def set_accept_enabled(self, enabled):
-        if enabled and time.monotonic() < self._accept_from:
-            return  # gunicorn's loop asks on every turn; it is asked again on the turn after the wait
-        super().set_accept_enabled(enabled)
-
-    def wait_for_and_dispatch_events(self, timeout):
-        left = self._accept_from - time.monotonic()
-        super().wait_for_and_dispatch_events(min(timeout, left) if left > 0 else timeout)
 
     def handle_quit(self, sig, frame):
         if self._quitting:
