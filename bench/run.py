@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -128,6 +129,7 @@ class Bench:
             if paired:
                 floor_row = {"rps": load.median_of([r[0] for r in floor_results])["rps"],
                              "cpu_ms_per_request": _cpu_ms_per_request(floor_results, floor_cpu)}
+                floor_row["spreads"] = [f[0]["spread"] for f in floor_results]
                 row["floor_paired"] = floor_row
                 # Each run over the healthz run just before it: how far the pairs spread around the
                 # ratio of the medians, which the target is judged on.
@@ -150,6 +152,7 @@ class Bench:
         row = {"scenario": name, "request": request, **medians[0], "rss_mb": self.service.worker_rss_mb(),
                "cpu": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}}
         row["cpu_ms_per_request"] = _cpu_ms_per_request(results, cpu)
+        row["spreads"] = [r[0]["spread"] for r in results]
         if len(medians) > 1:
             row["others"] = medians[1:]
         return row
@@ -161,10 +164,19 @@ class Bench:
             self.profile(row["scenario"], jobs)
 
     def _run(self, results, cpu, jobs):
-        """One measured run of the jobs: its figures into results, the CPU shares it saw into cpu."""
+        """One measured run of the jobs: its figures into results, the CPU shares it saw into cpu.
+
+        Halfway through, how the run's connections fell on the workers is read into the first
+        job's figures ("spread"): a run with most of them on one worker is a run on one core.
+        """
         account = CpuAccount(self.service, self.database_name)
+        spread = []
+        reading = threading.Timer(self.args.seconds / 2, lambda: spread.extend(self.service.connections_per_worker()))
+        reading.start()
         results.append(load.run_together(self.service.base_url, jobs, seconds=self.args.seconds))
+        reading.join()
         cpu.append(account.shares())
+        results[-1][0]["spread"] = spread
 
     def profile(self, name, jobs):
         """One more run with py-spy on the workers (not measured: sampling slows them a little)."""
@@ -190,7 +202,7 @@ class Bench:
               f"  p99 {row['p99_ms']:7.1f} ms{ratio}{alone}  {row['cpu_ms_per_request']:.2f} CPU ms/req"
               f"  rss {max(row['rss_mb'] or [0]):.0f} MB{met}{errors}"
               f"  cpu: workers {cpu['workers']:.0%} db {cpu['database']:.0%} rest {cpu['everything_else']:.0%}"
-              f" idle {cpu['idle']:.0%} (load {cpu['load_average_1m']})", flush=True)
+              f" idle {cpu['idle']:.0%} (load {cpu['load_average_1m']}){_spreads_text(row)}", flush=True)
 
     def get(self, name, paths, **kwargs):
         return load.Workload(name=name, paths=paths, headers=self.reader_headers, **kwargs)
@@ -518,6 +530,16 @@ def _cpu_text(row):
     """A batch's or a COPY's CPU: 'CPU ms a batch: workers W + PostgreSQL P'."""
     cpu = row["cpu_ms_per_batch"]
     return f"CPU ms a batch: workers {cpu['workers']:.0f} + PostgreSQL {cpu['database']:.0f}"
+
+
+def _spreads_text(row):
+    """'  connections per worker 2-1-1, 1-1-1-1, 3-1 (healthz beside: 4, 2-2, 2-1-1)', a run's each."""
+    def runs(spreads):
+        return ", ".join("-".join(str(n) for n in spread if n) or "none" for spread in spreads)
+    if not row.get("spreads"):
+        return ""
+    beside = row.get("floor_paired", {}).get("spreads")
+    return f"  connections per worker {runs(row['spreads'])}" + (f" (healthz beside: {runs(beside)})" if beside else "")
 
 
 def _floor_text(row):

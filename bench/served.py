@@ -80,6 +80,23 @@ class Service:
         except psutil.NoSuchProcess:
             return []
 
+    def connections_per_worker(self):
+        """How many open client connections each worker holds now, most first (e.g. [3, 1, 0, 0]).
+
+        gunicorn's workers all poll one listening socket and the first awake takes what is
+        waiting, so a load generator's connections, opened together, may fall two, three or four
+        on one worker, which serves them on one core (bench/RESULTS.md, Round 10).
+        """
+        held = []
+        for pid in self.worker_pids():
+            try:
+                connections = psutil.Process(pid).net_connections("tcp")
+            except psutil.NoSuchProcess:
+                continue
+            held.append(sum(1 for c in connections
+                            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port))
+        return sorted(held, reverse=True)
+
     def worker_rss_mb(self):
         """The resident memory of each worker now, in MB."""
         sizes = []

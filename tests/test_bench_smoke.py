@@ -97,7 +97,12 @@ def test_smoke_run_measures_healthz_reads_and_the_stack_floor_without_errors(ser
         assert row["socket_errors"] == 0
         assert 0 < row["p50_ms"] <= row["p99_ms"]
         assert all(0 < mb < 1000 for mb in row["rss_mb"]) and len(row["rss_mb"]) == Settings.web_concurrency
+        # How each run's connections fell on the workers, read halfway through it: all of them, somewhere.
+        assert len(row["spreads"]) == row["runs"]
+        assert all(sum(spread) == row["connections"] and len(spread) == Settings.web_concurrency
+                   for spread in row["spreads"]), row["spreads"]
     assert result["scenarios"]["registry"]["ratio"] > 0
+    assert len(result["scenarios"]["registry"]["floor_paired"]["spreads"]) == result["scenarios"]["registry"]["runs"]
     # The stack's floor: a bare app replaying the SQL the service sent, for reads and for POSTs.
     for name, status in (("province-stack", "200"), ("submission-stack", "201")):
         row = result["scenarios"][name]
