@@ -1,9 +1,11 @@
 """gunicorn as the service runs it, configured from the same Settings."""
 import gc
+import mmap
 import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -34,6 +36,7 @@ def gunicorn_options(settings):
         "accesslog": None,  # the app writes one JSON line per request itself
         "errorlog": "-",
         "logger_class": JsonLogger,
+        "pre_fork": give_a_connection_slot,
         "child_exit": child_exit,
         "post_worker_init": freeze_what_the_worker_keeps,
     }
@@ -61,23 +64,125 @@ def freeze_what_the_worker_keeps(worker):
     gc.freeze()
 
 
-class ThreadWorker(gthread.ThreadWorker):
-    """gunicorn's gthread worker, but SIGINT and SIGQUIT make it exit at once, and a second one changes nothing.
+class ConnectionCounts:
+    """How many connections each worker holds, in memory the master shares with every worker it forks.
 
-    gunicorn's shuts its thread pool down in the handler of either signal, inside the pool's
-    lock. Ctrl-C in a terminal (`make run`) sends SIGINT to the master and to every worker, and
-    the master then sends each worker SIGQUIT: when the second handler ran while the first held
-    that lock, or the one handler while the worker's main thread was handing a request to the
-    pool (CPython issue 121649), it waited for the lock for ever, until the master killed the
-    worker GRACEFUL_TIMEOUT_SECONDS later ("was sent SIGKILL! Perhaps out of memory?";
-    tests/test_worker_signals.py). Here either signal runs gunicorn's quit common to every worker
-    class (the worker_int hook, then exit) without that shutdown, once: the pool's threads still
-    finish what they hold when the process exits, as they did after it. The handler is gunicorn's
-    own method, so it is in place from the moment the worker sets its signals, before it builds
-    the app. SIGTERM (a graceful stop: systemd, Docker) never touched the pool and is as it was.
+    One slot per worker, given by the master before it forks the worker and freed when the
+    worker is gone. A worker writes its count there from the moment it listens until it stops
+    listening for good; meanwhile (booting, draining, gone) the slot is FREE, so no worker
+    leaves a connection to one that will not take it. Every worker may read them all.
     """
 
+    FREE = -1
+
+    def __init__(self, slots):
+        self._memory = mmap.mmap(-1, 4 * slots)  # anonymous and shared: the forked workers see one memory
+        self._counts = memoryview(self._memory).cast("i")
+        for slot in range(slots):
+            self._counts[slot] = self.FREE
+
+    def give(self, taken):
+        """A slot none of `taken` holds (None when all are taken)."""
+        for slot in range(len(self._counts)):
+            if slot not in taken:
+                self._counts[slot] = self.FREE
+                return slot
+        return None
+
+    def free(self, slot):
+        self._counts[slot] = self.FREE
+
+    def set(self, slot, count):
+        self._counts[slot] = count
+
+    def fewest(self):
+        """The fewest connections a live worker holds."""
+        return min((count for count in self._counts.tolist() if count != self.FREE), default=0)
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker, but a new connection goes first to a worker holding fewer, and it quits at once.
+
+    **New connections.** Every worker waits on the one listening socket, and the first awake
+    takes what is there: when a client opened a few keep-alive connections at once, one worker
+    often took them all, then served them on one core with the others idle (four connections of
+    wrk: 5 times in 28 on one worker, at a third of the throughput; bench/RESULTS.md, round 10).
+    Here each worker keeps the number of connections it holds where the others can read it
+    (ConnectionCounts). A worker woken by a new connection while another holds fewer leaves it
+    to that one for ACCEPT_WAIT_PER_CONNECTION for each connection it holds (ACCEPT_WAIT_MAX at
+    most), then takes it if it is still there (one connection for each wait). A worker holding
+    no more than any other takes it at once, as gunicorn's does, so while the workers hold as
+    many (short-lived connections spread evenly) nobody waits; and one that is left with none
+    listens again at once.
+
+    **Quitting.** gunicorn's shuts its thread pool down in the handler of SIGINT and SIGQUIT,
+    inside the pool's lock. Ctrl-C in a terminal (`make run`) sends SIGINT to the master and to
+    every worker, and the master then sends each worker SIGQUIT: when the second handler ran
+    while the first held that lock, or the one handler while the worker's main thread was
+    handing a request to the pool (CPython issue 121649), it waited for the lock for ever, until
+    the master killed the worker GRACEFUL_TIMEOUT_SECONDS later ("was sent SIGKILL! Perhaps out
+    of memory?"; tests/test_worker_signals.py). Here either signal runs gunicorn's quit common to
+    every worker class (the worker_int hook, then exit) without that shutdown, once: the pool's
+    threads still finish what they hold when the process exits, as they did after it. The
+    handler is gunicorn's own method, so it is in place from the moment the worker sets its
+    signals, before it builds the app. SIGTERM (a graceful stop: systemd, Docker) never touched
+    the pool and is as it was.
+    """
+
+    ACCEPT_WAIT_PER_CONNECTION = 0.002  # seconds
+    ACCEPT_WAIT_MAX = 0.01
+
+    connection_counts = None  # the master's ConnectionCounts and this worker's slot in them,
+    connection_slot = None  # given before it forks the worker (give_a_connection_slot)
+
     _quitting = False
+    _held = 0
+    _counted = False  # its count is in connection_counts: it listens
+    _accept_from = 0.0  # (monotonic) until then, new connections are left to other workers
+    _accept_until = 0.0  # from _accept_from until then, one is taken without leaving it first
+
+    @property
+    def nr_conns(self):
+        """The connections this worker holds (gunicorn's count), written where the others read it too."""
+        return self._held
+
+    @nr_conns.setter
+    def nr_conns(self, held):
+        self._held = held
+        if self._counted:
+            self.connection_counts.set(self.connection_slot, held)
+
+    def accept(self, listener):
+        now = time.monotonic()
+        if now < self._accept_from:
+            return  # another listening socket's event, from the same wake-up
+        if now >= self._accept_until and self._another_holds_fewer():
+            wait = min(self._held * self.ACCEPT_WAIT_PER_CONNECTION, self.ACCEPT_WAIT_MAX)
+            self._accept_from, self._accept_until = now + wait, now + 2 * wait
+            self.set_accept_enabled(False)
+            return
+        self._accept_until = 0.0  # one connection for each wait
+        super().accept(listener)
+
+    def _another_holds_fewer(self):
+        return self._counted and self._held and self.connection_counts.fewest() < self._held
+
+    def set_accept_enabled(self, enabled):
+        if enabled and time.monotonic() < self._accept_from:
+            if self._held:
+                return  # gunicorn's loop asks on every turn; it is asked again on the turn after the wait
+            self._accept_from = 0.0  # holding none: no worker holds fewer
+        super().set_accept_enabled(enabled)
+        if enabled and self.alive and not self._counted and self.connection_slot is not None:
+            self._counted = True  # it listens (gunicorn's run, first thing): counted from now
+            self.connection_counts.set(self.connection_slot, self._held)
+        elif not enabled and not self.alive and self._counted:
+            self._counted = False  # stopping (SIGTERM, MAX_REQUESTS): it will take no more
+            self.connection_counts.free(self.connection_slot)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        left = self._accept_from - time.monotonic()
+        super().wait_for_and_dispatch_events(min(timeout, left) if left > 0 else timeout)
 
     def handle_quit(self, sig, frame):
         if self._quitting:
@@ -91,11 +196,26 @@ class ThreadWorker(gthread.ThreadWorker):
 WORKER_CLASSES = {"gthread": f"{__name__}.{ThreadWorker.__qualname__}"}
 
 
+_connection_counts = None  # the master's, made before it forks the first worker
+
+
+def give_a_connection_slot(server, worker):
+    """Before a worker is forked: its slot in the ConnectionCounts every worker shares (ThreadWorker)."""
+    global _connection_counts
+    if _connection_counts is None:
+        _connection_counts = ConnectionCounts(max(64, 2 * server.num_workers))
+    taken = {getattr(other, "connection_slot", None) for other in server.WORKERS.values()}
+    worker.connection_counts = _connection_counts
+    worker.connection_slot = _connection_counts.give(taken)
+
+
 def child_exit(server, worker):
-    """A worker is gone: its live gauges (pool usage) must stop counting."""
+    """A worker is gone: its live gauges (pool usage) must stop counting, its connections too."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    if getattr(worker, "connection_slot", None) is not None:
+        worker.connection_counts.free(worker.connection_slot)
 
 
 class CoverageServer(BaseApplication):
