@@ -8,8 +8,8 @@ with none of the service's code: for each province it sends the query strings th
 for its answer (recorded by bench/sql_floor.py) and answers the last one's rows as JSON; for a
 POST, the query strings of a POST that created a submission, with the body's count and the id
 the standing statement gave. No validation, no coverage rules, no logs, no metrics, no ETag. It
-runs with the service's gunicorn settings (workers, threads, worker class, keep-alive), one
-connection per thread.
+runs with the service's gunicorn settings (workers, threads, worker class, keep-alive, and new
+connections going to the worker holding fewest), one connection per thread.
 
 What it reaches beside the service's healthz, in the same run, is about the most any code of
 ours could reach for these answers with this SQL on this stack and this machine.
@@ -25,7 +25,7 @@ from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
-from service.server import gunicorn_options
+from service.server import free_the_connection_slot, gunicorn_options
 
 SPEC_ENV = "KTPEL_STACK_FLOOR_SPEC"
 JSON = "application/json"
@@ -89,8 +89,11 @@ class StackFloorServer(BaseApplication):
 
     def load_config(self):
         options = gunicorn_options(Settings.from_environ())  # HOST, PORT, WEB_CONCURRENCY, THREADS as the service
-        for name in ("bind", "workers", "worker_class", "threads", "keepalive", "timeout"):
+        # pre_fork: each worker's slot in the connection counts, so new connections go to the worker
+        # holding fewest, as the service's do (server.ThreadWorker).
+        for name in ("bind", "workers", "worker_class", "threads", "keepalive", "timeout", "pre_fork"):
             self.cfg.set(name, options[name])
+        self.cfg.set("child_exit", free_the_connection_slot)
         if "control_socket_disable" in self.cfg.settings:
             self.cfg.set("control_socket_disable", True)
 

@@ -209,13 +209,18 @@ def give_a_connection_slot(server, worker):
     worker.connection_slot = _connection_counts.give(taken)
 
 
+def free_the_connection_slot(server, worker):
+    """A worker is gone: its connections no longer count (give_a_connection_slot)."""
+    if getattr(worker, "connection_slot", None) is not None:
+        worker.connection_counts.free(worker.connection_slot)
+
+
 def child_exit(server, worker):
     """A worker is gone: its live gauges (pool usage) must stop counting, its connections too."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-    if getattr(worker, "connection_slot", None) is not None:
-        worker.connection_counts.free(worker.connection_slot)
+    free_the_connection_slot(server, worker)
 
 
 class CoverageServer(BaseApplication):
