@@ -138,6 +138,7 @@ class ThreadWorker(gthread.ThreadWorker):
     _quitting = False
     _held = 0
     _counted = False  # its count is in connection_counts: it listens
+    _orphaned = False  # its master is gone: gunicorn's loop ends, as when it stops
     _accept_from = 0.0  # (monotonic) until then, new connections are left to other workers
     _accept_until = 0.0  # from _accept_from until then, one is taken without leaving it first
 
@@ -176,9 +177,15 @@ class ThreadWorker(gthread.ThreadWorker):
         if enabled and self.alive and not self._counted and self.connection_slot is not None:
             self._counted = True  # it listens (gunicorn's run, first thing): counted from now
             self.connection_counts.set(self.connection_slot, self._held)
-        elif not enabled and not self.alive and self._counted:
-            self._counted = False  # stopping (SIGTERM, MAX_REQUESTS): it will take no more
+        elif not enabled and self._counted and (not self.alive or self._orphaned):
+            self._counted = False  # stopping (SIGTERM, MAX_REQUESTS, no master): it will take no more
             self.connection_counts.free(self.connection_slot)
+
+    def is_parent_alive(self):
+        if super().is_parent_alive():
+            return True
+        self._orphaned = True  # no child_exit will free its slot: it frees it when it stops listening
+        return False
 
     def wait_for_and_dispatch_events(self, timeout):
         left = self._accept_from - time.monotonic()

@@ -6,6 +6,7 @@ them on one core while three workers idled. The first test runs the service and 
 connections together; the others drive one worker's accept by hand, on a real listening socket,
 beside the counts of other workers as the master's hooks keep them.
 """
+import logging
 import os
 import selectors
 import socket
@@ -85,7 +86,7 @@ def worker(listener, counts):
     cfg = Config()
     cfg.set("workers", WORKERS)
     cfg.set("threads", 2)
-    worker = ThreadWorker(0, os.getppid(), [listener], None, 30, cfg, None)
+    worker = ThreadWorker(0, os.getppid(), [listener], None, 30, cfg, logging.getLogger(__name__))
     worker.connection_counts, worker.connection_slot = counts, counts.give(set())
     worker.poller = selectors.DefaultSelector()
     worker.taken = []
@@ -95,6 +96,7 @@ def worker(listener, counts):
     for conn in worker.taken:
         conn.sock.close()
     worker.poller.close()
+    worker.tmp.close()
 
 
 def _another_worker(counts, worker, holding):
@@ -161,6 +163,7 @@ def test_a_connection_no_other_worker_took_is_taken_when_the_wait_is_over(worker
 
 
 def test_a_worker_left_with_no_connection_listens_again_at_once(worker, listener, counts):
+    worker.ACCEPT_WAIT_PER_CONNECTION = worker.ACCEPT_WAIT_MAX = 60  # its wait cannot be over by the next turn
     worker.nr_conns = 5
     _another_worker(counts, worker, holding=0)
     with socket.create_connection(listener.getsockname()):
@@ -206,6 +209,17 @@ def test_a_stopping_worker_is_no_longer_counted(worker, counts):
     worker.nr_conns = 0  # draining what it still holds
     assert counts.fewest() == 2  # nobody leaves a new connection to it
     assert counts._counts[other] == 2
+
+
+def test_a_worker_whose_master_is_gone_is_no_longer_counted(worker, counts):
+    _another_worker(counts, worker, holding=2)
+    worker.nr_conns = 0
+    worker.ppid = -1  # not its parent: gunicorn's loop ends as when the master died, with alive still True
+
+    assert not worker.is_parent_alive()
+    worker.set_accept_enabled(False)  # what gunicorn's run does after its loop
+    worker.nr_conns = 0  # draining
+    assert counts.fewest() == 2  # no child_exit will come for it: it freed its slot itself
 
 
 def _forked_worker(arbiter, listener, pid):
