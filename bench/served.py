@@ -23,6 +23,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def connections_held(pids, port):
+    """How many open client connections on `port` each of these processes holds now, most first ([3, 1, 0, 0]).
+
+    With gunicorn's own gthread worker a load generator's connections, opened together, often
+    fell two, three or four on one worker, which served them on one core (bench/RESULTS.md,
+    Round 10); the service's workers deal them out (server.ThreadWorker, Round 11), and every
+    bench row shows how each run's fell.
+    """
+    held = []
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections("tcp")
+        except psutil.NoSuchProcess:
+            continue
+        held.append(sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port))
+    return sorted(held, reverse=True)
+
+
 class Service:
     """One gunicorn master and its workers; stopped (by its own pid) when the block ends."""
 
@@ -81,21 +99,8 @@ class Service:
             return []
 
     def connections_per_worker(self):
-        """How many open client connections each worker holds now, most first (e.g. [3, 1, 0, 0]).
-
-        gunicorn's workers all poll one listening socket and the first awake takes what is
-        waiting, so a load generator's connections, opened together, may fall two, three or four
-        on one worker, which serves them on one core (bench/RESULTS.md, Round 10).
-        """
-        held = []
-        for pid in self.worker_pids():
-            try:
-                connections = psutil.Process(pid).net_connections("tcp")
-            except psutil.NoSuchProcess:
-                continue
-            held.append(sum(1 for c in connections
-                            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port))
-        return sorted(held, reverse=True)
+        """How many open client connections each worker holds now, most first (connections_held)."""
+        return connections_held(self.worker_pids(), self.port)
 
     def worker_rss_mb(self):
         """The resident memory of each worker now, in MB."""
